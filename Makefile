@@ -1,0 +1,47 @@
+# One entry point for developers and CI. `make help` lists the targets.
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+.PHONY: install
+install: ## install csft-data with test extras (release Rust build)
+	$(PYTHON) -m pip install -e '.[dev]'
+
+.PHONY: dev
+dev: ## rebuild the extension in place after Rust changes (release)
+	$(PYTHON) -m maturin develop --release --extras dev
+
+.PHONY: test-rust
+test-rust: ## Rust unit tests (no Python needed)
+	cargo test --lib --locked
+
+.PHONY: test-python
+test-python: ## pytest suite
+	$(PYTHON) -m pytest -q
+
+.PHONY: test
+test: test-rust test-python ## all tests
+
+.PHONY: lint
+lint: ## rustfmt, clippy, ruff, mypy, stubtest
+	cargo fmt --check
+	cargo clippy --all-targets --features python --locked -- -D warnings
+	$(PYTHON) -m ruff check python tests benches
+	$(PYTHON) -m ruff format --check python tests benches
+	$(PYTHON) -m mypy
+	$(PYTHON) -m mypy.stubtest csft_data._core
+
+.PHONY: format
+format: ## apply rustfmt and ruff format
+	cargo fmt
+	$(PYTHON) -m ruff format python tests benches
+	$(PYTHON) -m ruff check --fix python tests benches
+
+.PHONY: bench
+bench: ## benchmarks against the peers (OpenCC, ...); prints MB/s, ratios, peak memory
+	$(PYTHON) benches/bench_convert.py
+	$(PYTHON) benches/bench_read.py

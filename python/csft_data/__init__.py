@@ -1,0 +1,39 @@
+"""csft-data: build medical SFT corpora fast and correctly.
+
+The Rust core (``csft_data._core``) streams records out of JSONL/JSON/CSV/Parquet files (gzip or
+zstd, UTF-8 or GBK), converts simplified/traditional Chinese exactly as OpenCC does and cleans
+text; this package orchestrates it and hands results to polars.
+"""
+
+from csft_data._core import (
+    ConfigError,
+    CsftDataError,
+    JsonlWriter,
+    Normalizer,
+    ParseError,
+    RecordBatch,
+    RecordReader,
+    __version__,
+    convert,
+    opencc_configs,
+)
+from csft_data.io import read, read_arrow, read_batches
+from csft_data.normalize import NormalizeSummary, normalize_file
+
+__all__ = [
+    "ConfigError",
+    "CsftDataError",
+    "JsonlWriter",
+    "NormalizeSummary",
+    "Normalizer",
+    "ParseError",
+    "RecordBatch",
+    "RecordReader",
+    "__version__",
+    "convert",
+    "normalize_file",
+    "opencc_configs",
+    "read",
+    "read_arrow",
+    "read_batches",
+]

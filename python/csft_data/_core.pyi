@@ -1,0 +1,123 @@
+"""Type stubs for the compiled module ``csft_data._core`` (the Rust core's Python binding)."""
+
+from os import PathLike
+from types import TracebackType
+from typing import Any, Literal, final, overload
+
+__version__: str
+__all__ = [
+    "__version__",
+    "CsftDataError",
+    "ParseError",
+    "ConfigError",
+    "RecordReader",
+    "RecordBatch",
+    "JsonlWriter",
+    "Normalizer",
+    "convert",
+    "opencc_configs",
+]
+
+class CsftDataError(Exception):
+    """Base class of csft-data errors."""
+
+class ParseError(CsftDataError):
+    """Bad input data, located."""
+
+    path: str
+    line: int | None
+    record: int | None
+    field: str | None
+    kind: str
+    reason: str
+
+class ConfigError(CsftDataError):
+    """An invalid option or argument."""
+
+@final
+class RecordBatch:
+    def __len__(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def num_rejected(self) -> int: ...
+    @property
+    def lines(self) -> list[int | None]: ...
+    @property
+    def indices(self) -> list[int]: ...
+    def to_ndjson(self) -> bytes: ...
+    def to_dicts(self) -> list[dict[str, Any]]: ...
+    def rejections(self) -> list[dict[str, Any]]: ...
+
+@final
+class RecordReader:
+    def __new__(
+        cls,
+        path: str | PathLike[str],
+        *,
+        format: str | None = None,
+        encoding: str = "auto",
+        compression: str = "auto",
+        on_error: Literal["raise", "skip"] = "raise",
+        required: list[str] | None = None,
+        batch_size: int = 4096,
+        delimiter: str | None = None,
+    ) -> RecordReader: ...
+    def __iter__(self) -> RecordReader: ...
+    def __next__(self) -> RecordBatch: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def encoding(self) -> str: ...
+    @property
+    def bytes_read(self) -> int: ...
+    @property
+    def total_bytes(self) -> int: ...
+    @property
+    def records(self) -> int: ...
+    @property
+    def rejected(self) -> int: ...
+
+@final
+class JsonlWriter:
+    def __new__(cls, path: str | PathLike[str]) -> JsonlWriter: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def count(self) -> int: ...
+    def write(self, batch: RecordBatch) -> None: ...
+    def write_rejections(self, batch: RecordBatch) -> None: ...
+    def commit(self) -> int: ...
+    def abort(self) -> None: ...
+    def __enter__(self) -> JsonlWriter: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool: ...
+
+@final
+class Normalizer:
+    def __new__(
+        cls,
+        *,
+        convert: str | None = None,
+        fields: list[str] | None = None,
+        unicode: Literal["none", "nfc", "nfkc", "width"] | str = "none",
+        unicode_fields: list[str] | None = None,
+        newlines: bool = True,
+        control: bool = True,
+        whitespace: bool = True,
+    ) -> Normalizer: ...
+    def apply(self, batch: RecordBatch) -> None: ...
+    def texts(self, texts: list[str]) -> list[str]: ...
+    def text(self, text: str) -> str: ...
+
+@overload
+def convert(texts: str, config: str) -> str: ...
+@overload
+def convert(texts: list[str], config: str) -> list[str]: ...
+def opencc_configs() -> list[str]: ...

@@ -1,0 +1,177 @@
+"""The ``csft-data`` command line: one program, one subcommand per job.
+
+Exit codes (as ruff): 0 done and clean; 1 done, but records were rejected (see the quarantine
+file); 2 error (bad input in raise mode, bad option, missing file) — nothing was written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from csft_data import __version__
+from csft_data._core import CsftDataError, convert, opencc_configs
+from csft_data.demo import demo_paths
+from csft_data.normalize import NormalizeSummary, normalize_file
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _csv_list(value: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of names")
+    return items
+
+
+def _add_normalize_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("normalization")
+    g.add_argument("--convert", metavar="CONFIG", help="OpenCC config, e.g. t2s, s2t, tw2sp")
+    g.add_argument(
+        "--fields",
+        type=_csv_list,
+        metavar="A,B",
+        help="only these top-level fields (and require them); default: all",
+    )
+    g.add_argument(
+        "--unicode",
+        choices=["none", "nfc", "nfkc", "width"],
+        default="none",
+        help="Unicode folding (nfkc/width turn full-width ，？ into ASCII); default none",
+    )
+    g.add_argument(
+        "--unicode-fields",
+        type=_csv_list,
+        metavar="A,B",
+        help="apply --unicode only to these fields",
+    )
+    g.add_argument("--no-newlines", action="store_true", help="keep \\r\\n and \\r as they are")
+    g.add_argument("--no-control", action="store_true", help="keep control characters")
+    g.add_argument("--no-whitespace", action="store_true", help="keep whitespace as it is")
+    r = p.add_argument_group("reading")
+    r.add_argument("--format", choices=["jsonl", "json", "csv", "parquet"])
+    r.add_argument("--encoding", default="auto", help="auto (default), utf-8 or gbk")
+    r.add_argument(
+        "--on-error",
+        choices=["raise", "skip"],
+        default="raise",
+        help="on a bad record: stop (default) or quarantine it and go on",
+    )
+    r.add_argument("--quarantine", type=Path, help="where skipped records go")
+    r.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when stderr is a terminal)",
+    )
+    p.add_argument("--output-format", choices=["text", "json"], default="text")
+
+
+def _normalize_kwargs(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "convert": args.convert,
+        "fields": args.fields,
+        "unicode": args.unicode,
+        "unicode_fields": args.unicode_fields,
+        "newlines": not args.no_newlines,
+        "control": not args.no_control,
+        "whitespace": not args.no_whitespace,
+        "format": args.format,
+        "encoding": args.encoding,
+        "on_error": args.on_error,
+        "quarantine": args.quarantine,
+        "batch_size": args.batch_size,
+        "progress": sys.stderr.isatty() if args.progress is None else args.progress,
+    }
+
+
+def _report(summaries: list[NormalizeSummary], output_format: str) -> int:
+    if output_format == "json":
+        payload = [s.as_dict() for s in summaries]
+        print(json.dumps(payload[0] if len(payload) == 1 else payload, ensure_ascii=False))
+    else:
+        for s in summaries:
+            print(s.line())
+    return EXIT_FINDINGS if any(s.rejected for s in summaries) else EXIT_OK
+
+
+def cmd_normalize(args: argparse.Namespace) -> int:
+    summary = normalize_file(args.input, args.output, **_normalize_kwargs(args))  # type: ignore[arg-type]
+    return _report([summary], args.output_format)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out_dir: Path = args.output
+    kwargs = _normalize_kwargs(args)
+    summaries = []
+    for path in demo_paths():
+        stem = path.name.split(".")[0]
+        summaries.append(normalize_file(path, out_dir / f"{stem}.jsonl", **kwargs))  # type: ignore[arg-type]
+    code = _report(summaries, args.output_format)
+    if args.output_format == "text":
+        total = sum(s.written for s in summaries)
+        print(f"demo: {total:,} normalized records in {out_dir}/")
+    return code
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    if args.list:
+        print("\n".join(opencc_configs()))
+        return EXIT_OK
+    if args.config is None:
+        raise SystemExit("csft-data convert: a CONFIG is required (see --list)")
+    texts = args.text if args.text else sys.stdin.read().splitlines()
+    for line in convert(texts, args.config):
+        print(line)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="csft-data",
+        description="Curate medical SFT corpora: read, normalize, deduplicate, build splits.",
+    )
+    parser.add_argument("--version", action="version", version=f"csft-data {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "normalize",
+        help="stream a JSONL/JSON/CSV/Parquet file (gz/zst, UTF-8/GBK) to normalized JSONL",
+    )
+    p.add_argument("input", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True, help="output JSONL (.gz/.zst ok)")
+    _add_normalize_options(p)
+    p.set_defaults(func=cmd_normalize)
+
+    p = sub.add_parser("demo", help="run the main job on the embedded demo corpus")
+    p.add_argument("-o", "--output", type=Path, default=Path("demo_out"), help="output folder")
+    _add_normalize_options(p)
+    p.set_defaults(func=cmd_demo, convert="t2s")
+
+    p = sub.add_parser("convert", help="convert text between Chinese scripts (OpenCC configs)")
+    p.add_argument("config", nargs="?", help="OpenCC config, e.g. t2s")
+    p.add_argument("text", nargs="*", help="texts to convert (default: lines of stdin)")
+    p.add_argument("--list", action="store_true", help="list the built-in configs")
+    p.set_defaults(func=cmd_convert)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except (CsftDataError, OSError) as e:
+        print(f"csft-data: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("csft-data: interrupted; no output was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,398 @@
+//! Python classes over the streaming readers and the atomic writer: `RecordReader` (an iterator
+//! of `RecordBatch`), `RecordBatch` (records stay in Rust; `to_ndjson()` hands them to polars in
+//! one buffer) and `JsonlWriter`. Every call that parses or serializes releases the GIL.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::errors::{ConfigError, IntoPyResult};
+use crate::io::write::{rejection_to_json, JsonlWriter};
+use crate::io::{Compression, Encoding, Format, OnError, ReaderOptions, RecordReader};
+use crate::record::RecordBatch;
+
+fn parse_format(s: &str) -> PyResult<Format> {
+    match s.to_ascii_lowercase().as_str() {
+        "jsonl" | "ndjson" => Ok(Format::Jsonl),
+        "json" => Ok(Format::Json),
+        "csv" | "tsv" => Ok(Format::Csv),
+        "parquet" => Ok(Format::Parquet),
+        other => Err(ConfigError::new_err(format!(
+            "unknown format '{other}': expected jsonl, json, csv or parquet"
+        ))),
+    }
+}
+
+pub(crate) fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Jsonl => "jsonl",
+        Format::Json => "json",
+        Format::Csv => "csv",
+        Format::Parquet => "parquet",
+    }
+}
+
+fn parse_encoding(s: &str) -> PyResult<Encoding> {
+    match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+        "auto" => Ok(Encoding::Auto),
+        "utf8" | "utf8sig" => Ok(Encoding::Utf8),
+        "gbk" | "gb2312" | "gb18030" | "cp936" => Ok(Encoding::Gb18030),
+        other => Err(ConfigError::new_err(format!(
+            "unknown encoding '{other}': expected auto, utf-8 or gbk (gb18030)"
+        ))),
+    }
+}
+
+pub(crate) fn encoding_name(e: Encoding) -> &'static str {
+    match e {
+        Encoding::Auto => "auto",
+        Encoding::Utf8 => "utf-8",
+        Encoding::Gb18030 => "gb18030",
+    }
+}
+
+fn parse_compression(s: &str) -> PyResult<Option<Compression>> {
+    match s.to_ascii_lowercase().as_str() {
+        "auto" => Ok(None),
+        "none" => Ok(Some(Compression::None)),
+        "gzip" | "gz" => Ok(Some(Compression::Gzip)),
+        "zstd" | "zst" => Ok(Some(Compression::Zstd)),
+        other => Err(ConfigError::new_err(format!(
+            "unknown compression '{other}': expected auto, none, gzip or zstd"
+        ))),
+    }
+}
+
+pub(crate) fn parse_on_error(s: &str) -> PyResult<OnError> {
+    match s {
+        "raise" => Ok(OnError::Raise),
+        "skip" => Ok(OnError::Skip),
+        other => Err(ConfigError::new_err(format!(
+            "unknown on_error '{other}': expected 'raise' or 'skip'"
+        ))),
+    }
+}
+
+/// Converts a JSON value into Python objects.
+pub(crate) fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        Value::String(s) => s.into_pyobject(py)?.into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for x in items {
+                list.append(value_to_py(py, x)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, x) in map {
+                dict.set_item(k, value_to_py(py, x)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
+/// A batch of records held in Rust.
+#[pyclass(name = "RecordBatch", module = "csft_data._core")]
+pub struct PyRecordBatch {
+    pub(crate) inner: RecordBatch,
+}
+
+#[pymethods]
+impl PyRecordBatch {
+    fn __len__(&self) -> usize {
+        self.inner.records.len()
+    }
+
+    #[getter]
+    fn path(&self) -> String {
+        self.inner.path.to_string_lossy().into_owned()
+    }
+
+    #[getter]
+    fn num_rejected(&self) -> usize {
+        self.inner.rejections.len()
+    }
+
+    /// 1-based start line of each record (None for formats without lines).
+    #[getter]
+    fn lines(&self) -> Vec<Option<u64>> {
+        self.inner.origins.iter().map(|o| o.line).collect()
+    }
+
+    /// 0-based record index of each record within its file.
+    #[getter]
+    fn indices(&self) -> Vec<u64> {
+        self.inner.origins.iter().map(|o| o.index).collect()
+    }
+
+    /// The records as newline-delimited JSON (UTF-8), serialized in parallel.
+    fn to_ndjson<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let records = &self.inner.records;
+        let buf = py.detach(|| {
+            let parts: Vec<Vec<u8>> = records
+                .par_iter()
+                .map(|r| {
+                    let mut line = serde_json::to_vec(r).expect("JSON map serializes");
+                    line.push(b'\n');
+                    line
+                })
+                .collect();
+            parts.concat()
+        });
+        PyBytes::new(py, &buf)
+    }
+
+    /// The records as a list of dicts (for small batches; use `to_ndjson` for volume).
+    fn to_dicts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for r in &self.inner.records {
+            let dict = PyDict::new(py);
+            for (k, v) in r {
+                dict.set_item(k, value_to_py(py, v)?)?;
+            }
+            list.append(dict)?;
+        }
+        Ok(list)
+    }
+
+    /// Rejected records of this batch as quarantine dicts (file, line, record, field, kind,
+    /// reason, raw, and raw_hex for undecodable bytes).
+    fn rejections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for r in &self.inner.rejections {
+            list.append(value_to_py(py, &rejection_to_json(r))?)?;
+        }
+        Ok(list)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "RecordBatch(path={:?}, records={}, rejected={})",
+            self.inner.path.display().to_string(),
+            self.inner.records.len(),
+            self.inner.rejections.len()
+        )
+    }
+}
+
+/// Streams a file as `RecordBatch`es.
+#[pyclass(name = "RecordReader", module = "csft_data._core")]
+pub struct PyRecordReader {
+    inner: Mutex<RecordReader>,
+}
+
+impl PyRecordReader {
+    fn with<T>(&self, f: impl FnOnce(&mut RecordReader) -> T) -> T {
+        let mut guard = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+}
+
+#[pymethods]
+impl PyRecordReader {
+    #[new]
+    #[pyo3(signature = (path, *, format=None, encoding="auto", compression="auto", on_error="raise", required=None, batch_size=4096, delimiter=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        format: Option<&str>,
+        encoding: &str,
+        compression: &str,
+        on_error: &str,
+        required: Option<Vec<String>>,
+        batch_size: usize,
+        delimiter: Option<&str>,
+    ) -> PyResult<Self> {
+        if batch_size == 0 {
+            return Err(ConfigError::new_err("batch_size must be at least 1"));
+        }
+        let delimiter = match delimiter {
+            None => None,
+            Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
+            Some(d) => {
+                return Err(PyValueError::new_err(format!(
+                    "delimiter must be one ASCII character, got {d:?}"
+                )))
+            }
+        };
+        let options = ReaderOptions {
+            format: format.map(parse_format).transpose()?,
+            encoding: parse_encoding(encoding)?,
+            compression: parse_compression(compression)?,
+            on_error: parse_on_error(on_error)?,
+            required: required.unwrap_or_default(),
+            batch_size,
+            delimiter,
+        };
+        let reader = py.detach(|| RecordReader::open(&path, options)).py_err()?;
+        Ok(Self {
+            inner: Mutex::new(reader),
+        })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyRecordBatch>> {
+        let batch = py.detach(|| self.with(RecordReader::next_batch)).py_err()?;
+        Ok(batch.map(|inner| PyRecordBatch { inner }))
+    }
+
+    #[getter]
+    fn path(&self) -> String {
+        self.with(|r| r.path().to_string_lossy().into_owned())
+    }
+
+    #[getter]
+    fn format(&self) -> &'static str {
+        format_name(self.with(|r| r.format()))
+    }
+
+    /// The text encoding in use ("auto" until the first non-ASCII byte decided it).
+    #[getter]
+    fn encoding(&self) -> &'static str {
+        encoding_name(self.with(|r| r.encoding()))
+    }
+
+    #[getter]
+    fn bytes_read(&self) -> u64 {
+        self.with(|r| r.bytes_read())
+    }
+
+    #[getter]
+    fn total_bytes(&self) -> u64 {
+        self.with(|r| r.total_bytes())
+    }
+
+    /// Records read so far.
+    #[getter]
+    fn records(&self) -> u64 {
+        self.with(|r| r.stats().records)
+    }
+
+    /// Records rejected so far (skip mode).
+    #[getter]
+    fn rejected(&self) -> u64 {
+        self.with(|r| r.stats().rejected)
+    }
+}
+
+/// Writes JSONL atomically: nothing appears at `path` until `commit()`.
+#[pyclass(name = "JsonlWriter", module = "csft_data._core")]
+pub struct PyJsonlWriter {
+    inner: Mutex<Option<JsonlWriter>>,
+    path: PathBuf,
+}
+
+impl PyJsonlWriter {
+    fn with<T>(&self, f: impl FnOnce(&mut JsonlWriter) -> PyResult<T>) -> PyResult<T> {
+        let mut guard = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match guard.as_mut() {
+            Some(w) => f(w),
+            None => Err(PyValueError::new_err(format!(
+                "JsonlWriter for {} is already closed",
+                self.path.display()
+            ))),
+        }
+    }
+}
+
+#[pymethods]
+impl PyJsonlWriter {
+    #[new]
+    fn new(path: PathBuf) -> PyResult<Self> {
+        let w = JsonlWriter::create(&path).py_err()?;
+        Ok(Self {
+            inner: Mutex::new(Some(w)),
+            path,
+        })
+    }
+
+    #[getter]
+    fn path(&self) -> String {
+        self.path.to_string_lossy().into_owned()
+    }
+
+    /// Lines written so far.
+    #[getter]
+    fn count(&self) -> PyResult<u64> {
+        self.with(|w| Ok(w.count()))
+    }
+
+    /// Appends the batch's records.
+    fn write(&self, py: Python<'_>, batch: PyRef<'_, PyRecordBatch>) -> PyResult<()> {
+        let records = &batch.inner.records;
+        self.with(|w| py.detach(|| w.write_records(records)).py_err())
+    }
+
+    /// Appends the batch's rejected records as quarantine lines.
+    fn write_rejections(&self, py: Python<'_>, batch: PyRef<'_, PyRecordBatch>) -> PyResult<()> {
+        let rejections = &batch.inner.rejections;
+        self.with(|w| py.detach(|| w.write_rejections(rejections)).py_err())
+    }
+
+    /// Moves the file into place; returns the number of lines.
+    fn commit(&self, py: Python<'_>) -> PyResult<u64> {
+        let w = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .ok_or_else(|| PyValueError::new_err("JsonlWriter is already closed"))?;
+        py.detach(|| w.commit()).py_err()
+    }
+
+    /// Discards the output (the temporary file is removed).
+    fn abort(&self) {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// Commits on a clean exit, aborts when an exception is propagating.
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: Option<&Bound<'_, PyAny>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let open = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some();
+        if exc_type.is_some() {
+            self.abort();
+        } else if open {
+            self.commit(py)?;
+        }
+        Ok(false)
+    }
+}

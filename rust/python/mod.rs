@@ -1,0 +1,22 @@
+//! The PyO3 binding layer, compiled only with the `python` feature: the module
+//! `csft_data._core`. It copies inputs into Rust, releases the GIL for the work, and maps
+//! [`crate::Error`] to Python exceptions (`errors.rs`). No logic lives here.
+
+mod errors;
+mod io;
+mod normalize;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", crate::VERSION)?;
+    errors::register(m)?;
+    m.add_class::<io::PyRecordReader>()?;
+    m.add_class::<io::PyRecordBatch>()?;
+    m.add_class::<io::PyJsonlWriter>()?;
+    m.add_class::<normalize::PyNormalizer>()?;
+    m.add_function(wrap_pyfunction!(normalize::convert, m)?)?;
+    m.add_function(wrap_pyfunction!(normalize::opencc_configs, m)?)?;
+    Ok(())
+}
