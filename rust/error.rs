@@ -150,10 +150,14 @@ mod tests {
 
     #[test]
     fn display_names_file_line_record_and_field() {
-        let e = DataError::new("a/b.csv", DataErrorKind::MissingField, "missing required field")
-            .at_line(12)
-            .at_record(10)
-            .in_field("answer");
+        let e = DataError::new(
+            "a/b.csv",
+            DataErrorKind::MissingField,
+            "missing required field",
+        )
+        .at_line(12)
+        .at_record(10)
+        .in_field("answer");
         assert_eq!(
             e.to_string(),
             "a/b.csv:12 (record 10, field 'answer'): missing required field"

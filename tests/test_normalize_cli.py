@@ -18,6 +18,13 @@ def read_jsonl(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def single_line_record(src: Path, index: int) -> int:
+    """The 1-based line of record `index`, checked to be a one-line record."""
+    lines = [line for b in cd.RecordReader(src) for line in b.lines]
+    assert lines[index + 1] == lines[index] + 1
+    return int(lines[index])  # type: ignore[arg-type]
+
+
 def corrupt(src: Path, dst: Path, line_no: int, how: str) -> bytes:
     """Copy `src` with line `line_no` (1-based) damaged; returns the damaged line."""
     lines = src.read_bytes().split(b"\n")
@@ -50,18 +57,20 @@ def test_corrupted_row_fails_with_file_and_line(
     toyhom_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
 ) -> None:
     bad = tmp_path / "bad.csv"
-    corrupt(toyhom_csv, bad, 101, how)
+    line = single_line_record(toyhom_csv, 150)
+    corrupt(toyhom_csv, bad, line, how)
     out = tmp_path / "out.jsonl"
     assert main(["normalize", str(bad), "-o", str(out)]) == 2
     err = capsys.readouterr().err
-    assert f"{bad}:101" in err
+    assert f"{bad}:{line} (record 150" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"], "no partial output"
 
 
 @pytest.mark.parametrize("how", ["bytes", "field"])
 def test_skip_mode_quarantines_the_bad_row(toyhom_csv: Path, tmp_path: Path, how: str) -> None:
     bad = tmp_path / "bad.csv"
-    raw = corrupt(toyhom_csv, bad, 101, how)
+    line = single_line_record(toyhom_csv, 150)
+    raw = corrupt(toyhom_csv, bad, line, how)
     out = tmp_path / "out.jsonl"
     code = main(["normalize", str(bad), "-o", str(out), "--on-error", "skip"])
     assert code == 1, "rejections are findings"
@@ -69,7 +78,7 @@ def test_skip_mode_quarantines_the_bad_row(toyhom_csv: Path, tmp_path: Path, how
     q = read_jsonl(tmp_path / "out.quarantine.jsonl")
     assert len(q) == 1
     entry = q[0]
-    assert entry["line"] == 101 and entry["record"] == 99 and entry["file"] == str(bad)
+    assert entry["line"] == line and entry["record"] == 150 and entry["file"] == str(bad)
     if how == "bytes":
         assert entry["kind"] == "decode"
         assert bytes.fromhex(str(entry["raw_hex"])) == raw
@@ -117,7 +126,7 @@ def test_demo_runs_on_the_embedded_corpus(
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["cmtmedqa.jsonl", "disc_med_sft.jsonl", "toyhom_cmdd_neike.jsonl"]
     toyhom = read_jsonl(tmp_path / "toyhom_cmdd_neike.jsonl")
-    assert len(toyhom) == 1200 and toyhom[0]["title"] == "高血压患者能吃党参吗？"
+    assert len(toyhom) == 1000 and toyhom[0]["title"] == "高血压患者能吃党参吗？"
     assert "demo:" in capsys.readouterr().out
 
 

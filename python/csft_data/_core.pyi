@@ -6,14 +6,14 @@ from typing import Any, Literal, final, overload
 
 __version__: str
 __all__ = [
-    "__version__",
-    "CsftDataError",
-    "ParseError",
     "ConfigError",
-    "RecordReader",
-    "RecordBatch",
+    "CsftDataError",
     "JsonlWriter",
     "Normalizer",
+    "ParseError",
+    "RecordBatch",
+    "RecordReader",
+    "__version__",
     "convert",
     "opencc_configs",
 ]

@@ -37,7 +37,9 @@ impl Sink {
             Sink::Gzip(w) => w.finish()?,
             Sink::Zstd(w) => w.finish()?,
         };
-        buffered.into_inner().map_err(std::io::IntoInnerError::into_error)
+        buffered
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)
     }
 }
 
@@ -69,9 +71,13 @@ impl AtomicFile {
         let buffered = BufWriter::with_capacity(1 << 20, file);
         let lower = name.to_string_lossy().to_ascii_lowercase();
         let sink = if lower.ends_with(".gz") {
-            Sink::Gzip(flate2::write::GzEncoder::new(buffered, flate2::Compression::default()))
+            Sink::Gzip(flate2::write::GzEncoder::new(
+                buffered,
+                flate2::Compression::default(),
+            ))
         } else if lower.ends_with(".zst") {
-            let enc = zstd::stream::write::Encoder::new(buffered, 3).map_err(|e| Error::io(&tmp, e))?;
+            let enc =
+                zstd::stream::write::Encoder::new(buffered, 3).map_err(|e| Error::io(&tmp, e))?;
             Sink::Zstd(enc)
         } else {
             Sink::Plain(buffered)
@@ -212,7 +218,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("sub/out.jsonl");
         let mut w = JsonlWriter::create(&dest).unwrap();
-        w.write_records(&[record("q", "高血压"), record("q", "b")]).unwrap();
+        w.write_records(&[record("q", "高血压"), record("q", "b")])
+            .unwrap();
         assert!(!dest.exists(), "nothing visible before commit");
         assert_eq!(w.commit().unwrap(), 2);
         let text = fs::read_to_string(&dest).unwrap();

@@ -135,7 +135,8 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let mut r = rec(json!({"id": " x ", "output": " a\r\n", "history": [[" q ", "a "]], "n": 3}));
+        let mut r =
+            rec(json!({"id": " x ", "output": " a\r\n", "history": [[" q ", "a "]], "n": 3}));
         n.record(&mut r);
         assert_eq!(
             Value::Object(r),

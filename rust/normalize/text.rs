@@ -143,9 +143,9 @@ fn tidy_whitespace(text: &str) -> Cow<'_, str> {
     let trimmed = text.trim();
     let needs = trimmed.len() != text.len()
         || trimmed.contains("\n\n\n")
-        || trimmed
-            .split('\n')
-            .any(|l| l.ends_with(is_hspace) || (l.trim_matches(is_hspace).is_empty() && !l.is_empty()));
+        || trimmed.split('\n').any(|l| {
+            l.ends_with(is_hspace) || (l.trim_matches(is_hspace).is_empty() && !l.is_empty())
+        });
     if !needs {
         return Cow::Borrowed(text);
     }
@@ -219,13 +219,20 @@ mod tests {
 
     #[test]
     fn clean_text_borrows_when_unchanged() {
-        assert!(matches!(normalize_text("高血压患者能吃党参吗？", &TextOptions::default()), Cow::Borrowed(_)));
+        assert!(matches!(
+            normalize_text("高血压患者能吃党参吗？", &TextOptions::default()),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
     fn unicode_forms() {
         let mut o = TextOptions::default();
-        assert_eq!(normalize_text("ＡＢ，１２", &o), "ＡＢ，１２", "off by default");
+        assert_eq!(
+            normalize_text("ＡＢ，１２", &o),
+            "ＡＢ，１２",
+            "off by default"
+        );
         o.unicode = UnicodeForm::Width;
         assert_eq!(normalize_text("ＡＢ，１２\u{3000}x", &o), "AB,12 x");
         o.unicode = UnicodeForm::Nfkc;

@@ -9,7 +9,12 @@ use pyo3::{create_exception, PyErr};
 
 use crate::error::Error;
 
-create_exception!(csft_data._core, CsftDataError, PyException, "Base class of csft-data errors.");
+create_exception!(
+    csft_data._core,
+    CsftDataError,
+    PyException,
+    "Base class of csft-data errors."
+);
 create_exception!(
     csft_data._core,
     ParseError,

@@ -202,7 +202,10 @@ pub struct PyRecordReader {
 
 impl PyRecordReader {
     fn with<T>(&self, f: impl FnOnce(&mut RecordReader) -> T) -> T {
-        let mut guard = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut guard)
     }
 }
@@ -307,7 +310,10 @@ pub struct PyJsonlWriter {
 
 impl PyJsonlWriter {
     fn with<T>(&self, f: impl FnOnce(&mut JsonlWriter) -> PyResult<T>) -> PyResult<T> {
-        let mut guard = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match guard.as_mut() {
             Some(w) => f(w),
             None => Err(PyValueError::new_err(format!(

@@ -3,6 +3,7 @@
 //! copied into Rust, then the GIL is released for the parallel work.
 
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyList, PyString};
 
 use super::errors::{ConfigError, IntoPyResult};
@@ -24,10 +25,11 @@ pub fn convert<'py>(
         let out = py.detach(|| conv.convert(&s));
         return Ok(PyString::new(py, &out).into_any());
     }
-    let owned: Vec<String> = texts.extract().map_err(|_| {
+    // Borrow the strings' UTF-8 buffers (no copy) while the GIL is released.
+    let borrowed: Vec<PyBackedStr> = texts.extract().map_err(|_| {
         pyo3::exceptions::PyTypeError::new_err("convert() takes a str or a list of str")
     })?;
-    let out: Vec<String> = py.detach(|| owned.par_iter().map(|t| conv.convert(t)).collect());
+    let out: Vec<String> = py.detach(|| borrowed.par_iter().map(|t| conv.convert(t)).collect());
     Ok(PyList::new(py, out)?.into_any())
 }
 
@@ -58,7 +60,8 @@ impl PyNormalizer {
         control: bool,
         whitespace: bool,
     ) -> PyResult<Self> {
-        let unicode = UnicodeForm::parse(unicode).map_err(|e| ConfigError::new_err(e.to_string()))?;
+        let unicode =
+            UnicodeForm::parse(unicode).map_err(|e| ConfigError::new_err(e.to_string()))?;
         let config = NormalizeConfig {
             convert,
             text: TextOptions {
