@@ -137,7 +137,8 @@ def main() -> None:
                 best = min(results, key=lambda r: r["dt"])
                 times[label] = best["dt"]
                 print(
-                    f"  {label:<13} {mb / best['dt']:8.1f} MB/s  {best['dt']:7.3f} s"
+                    f"  {label:<13} {mb / best['dt']:8.1f} MB/s"
+                    f" {len(texts) / best['dt']:10,.0f} texts/s  {best['dt']:7.3f} s"
                     f"  init {best['init'] * 1e3:6.1f} ms  peak RSS {best['rss']:6.0f} MB"
                     f" (texts loaded: {best['base_rss']:.0f} MB)"
                 )

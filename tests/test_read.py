@@ -109,3 +109,21 @@ def test_bad_options_are_config_errors(toyhom_csv: Path) -> None:
         cd.RecordReader(toyhom_csv, encoding="latin-9")
     with pytest.raises(cd.ConfigError, match="format"):
         cd.RecordReader(toyhom_csv, format="xml")
+
+
+def test_truncated_gzip_fails_naming_the_file(shared_data: Path, tmp_path: Path) -> None:
+    data = gzip.compress((shared_data / "disc_med_sft/test_examples.jsonl").read_bytes())
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(cd.ParseError) as info:
+        cd.read(cut)
+    assert info.value.kind == "compression"
+    assert str(cut) in str(info.value)
+
+
+def test_parquet_fixture_reads_nested_values() -> None:
+    path = Path(__file__).parent / "data" / "io" / "nested.parquet"
+    expected = pl.read_parquet(path)
+    got = cd.read(path)
+    assert got.height == expected.height
+    assert got.columns == expected.columns

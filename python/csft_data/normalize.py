@@ -148,7 +148,8 @@ def normalize_file(
         output=str(output),
         quarantine=str(q_path) if q_path is not None else None,
         format=reader.format,
-        encoding=reader.encoding,
+        # an encoding still undecided after the whole file means the file was pure ASCII
+        encoding="ascii" if reader.encoding == "auto" else reader.encoding,
         convert=convert,
         records_in=records_in,
         written=int(written),

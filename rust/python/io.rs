@@ -28,15 +28,6 @@ fn parse_format(s: &str) -> PyResult<Format> {
     }
 }
 
-pub(crate) fn format_name(f: Format) -> &'static str {
-    match f {
-        Format::Jsonl => "jsonl",
-        Format::Json => "json",
-        Format::Csv => "csv",
-        Format::Parquet => "parquet",
-    }
-}
-
 fn parse_encoding(s: &str) -> PyResult<Encoding> {
     match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
         "auto" => Ok(Encoding::Auto),
@@ -45,14 +36,6 @@ fn parse_encoding(s: &str) -> PyResult<Encoding> {
         other => Err(ConfigError::new_err(format!(
             "unknown encoding '{other}': expected auto, utf-8 or gbk (gb18030)"
         ))),
-    }
-}
-
-pub(crate) fn encoding_name(e: Encoding) -> &'static str {
-    match e {
-        Encoding::Auto => "auto",
-        Encoding::Utf8 => "utf-8",
-        Encoding::Gb18030 => "gb18030",
     }
 }
 
@@ -269,13 +252,13 @@ impl PyRecordReader {
 
     #[getter]
     fn format(&self) -> &'static str {
-        format_name(self.with(|r| r.format()))
+        self.with(|r| r.format()).as_str()
     }
 
     /// The text encoding in use ("auto" until the first non-ASCII byte decided it).
     #[getter]
     fn encoding(&self) -> &'static str {
-        encoding_name(self.with(|r| r.encoding()))
+        self.with(|r| r.encoding()).as_str()
     }
 
     #[getter]
