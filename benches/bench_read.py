@@ -5,6 +5,8 @@ Peers, on the same real files from ``../shared/data`` (replicated to a few tens 
   ``csft_data.read`` (→ polars DataFrame).
 - JSON array: ``json.load`` + ``polars.DataFrame`` vs ``csft_data.read``.
 - JSONL: ``polars.read_ndjson`` (UTF-8 only, no line-located errors) vs ``csft_data.read``.
+- normalize (the main job of ``csft-data normalize``): GBK CSV → OpenCC t2s + clean-up → UTF-8
+  JSONL, Python ``csv`` + ``opencc`` + ``json`` vs ``csft_data.normalize_file``.
 Prints MB/s, records/s, the ratio and the peak RSS of each measurement (each runs in a fresh
 subprocess so peak memory is its own).
 
@@ -46,6 +48,21 @@ N = pl.read_ndjson(PATH, infer_schema_length=None).height
     "csft_data": """
 import csft_data
 N = csft_data.read(PATH).height
+""",
+    # the main job of `csft-data normalize`: GBK CSV -> t2s + clean-up -> UTF-8 JSONL
+    "normalize_python": """
+import csv, json, opencc
+conv = opencc.OpenCC("t2s")
+N = 0
+with open(PATH, encoding="gbk", newline="") as f, open(PATH + ".out", "w", encoding="utf-8") as out:
+    for row in csv.DictReader(f):
+        row = {k: conv.convert(v.replace("\\r\\n", "\\n").strip()) for k, v in row.items()}
+        out.write(json.dumps(row, ensure_ascii=False) + "\\n")
+        N += 1
+""",
+    "normalize_csft": """
+import csft_data
+N = csft_data.normalize_file(PATH, PATH + ".out", convert="t2s").written
 """,
 }
 
@@ -94,17 +111,24 @@ def main() -> None:
             "jsonl",
             "jsonl_polars",
         ),
+        (
+            "normalize GBK CSV to t2s JSONL (Toyhom)",
+            SHARED / "toyhom_cmdd/样例_内科5000-6000.csv",
+            "csv",
+            "normalize_python",
+        ),
     ]
     print(f"machine: {resource.getpagesize()}-byte pages; python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as tmp:
         for title, src, kind, peer in cases:
             copies = args.copies * (20 if kind == "jsonl" else 1)
-            path = Path(tmp) / f"data.{kind}"
+            path = Path(tmp) / f"{peer}.{kind}"
             replicate(src, path, copies, kind)
             mb = path.stat().st_size / 1e6
             print(f"\n{title}: {mb:.1f} MB ({copies} copies)")
             results = {}
-            for name in (peer, "csft_data"):
+            ours = "normalize_csft" if peer.startswith("normalize") else "csft_data"
+            for name in (peer, ours):
                 best = min((run_one(PEERS[name], path) for _ in range(3)), key=lambda r: r[0])
                 results[name] = best
                 dt, n, rss = best
@@ -112,8 +136,8 @@ def main() -> None:
                     f"  {name:<13} {dt:7.3f} s  {mb / dt:8.1f} MB/s  {n / dt:12,.0f} records/s"
                     f"  peak RSS {rss:7.0f} MB"
                 )
-            ratio = results[peer][0] / results["csft_data"][0]
-            print(f"  csft_data is {ratio:.2f}x the speed of {peer}")
+            ratio = results[peer][0] / results[ours][0]
+            print(f"  {ours} is {ratio:.2f}x the speed of {peer}")
             time.sleep(0.1)
 
 

@@ -453,16 +453,13 @@ impl JsonReader {
                 break;
             }
         }
-        let spans = std::mem::take(&mut self.spans);
-        let parsed = parse_spans_into(
+        parse_spans_into(
             batch,
             self.input.buf.data(),
-            &spans,
+            &self.spans,
             self.input.encoding,
             ctx,
-        );
-        self.spans = spans;
-        parsed?;
+        )?;
         match stop {
             None => Ok(()),
             Some(stop) => {

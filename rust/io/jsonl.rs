@@ -115,16 +115,13 @@ impl JsonlReader {
                 }
             }
         }
-        let spans = std::mem::take(&mut self.spans);
-        let parsed = parse_spans_into(
+        parse_spans_into(
             batch,
             self.input.buf.data(),
-            &spans,
+            &self.spans,
             self.input.encoding,
             ctx,
-        );
-        self.spans = spans;
-        parsed?;
+        )?;
         if ended {
             self.done = true;
             if let Some(err) = self.input.end_error(self.line) {
@@ -136,16 +133,13 @@ impl JsonlReader {
                 self.spans.clear();
                 self.take_line(self.pos, len);
                 self.pos = len;
-                let spans = std::mem::take(&mut self.spans);
-                let parsed = parse_spans_into(
+                parse_spans_into(
                     batch,
                     self.input.buf.data(),
-                    &spans,
+                    &self.spans,
                     self.input.encoding,
                     ctx,
-                );
-                self.spans = spans;
-                parsed?;
+                )?;
             }
         }
         Ok(())
