@@ -1,0 +1,402 @@
+//! MinHash-LSH banding: parameter choice, band keys, buckets and candidate pairs.
+//!
+//! `optimal_params` reproduces datasketch's `_optimal_param` (it picks the (bands, rows) with
+//! bands·rows ≤ num_perm that minimizes the weighted false-positive / false-negative areas under
+//! the S-curve); the integrals use adaptive Simpson quadrature to 1e-13, far below the smallest
+//! gap between competing parameter pairs (~2e-7), so the choice matches scipy's `quad`.
+//!
+//! Each indexable text gets, per band, a 64-bit key: xxh3 of the band's `rows` signature values,
+//! seeded with the band index. Texts are grouped by (label, band, key) with a sort (labels keep
+//! scopes apart: texts with different labels never share a bucket). Buckets of one member are
+//! dropped, and buckets with identical member lists (a near-duplicate pair usually collides in
+//! most bands) are kept once. Candidate pairs come from buckets either as a star (each member
+//! linked to the bucket's lowest index — enough for union-find, linear in bucket size) or as all
+//! pairs (quadratic; for verification and tests).
+
+use rayon::prelude::*;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use super::minhash::Signatures;
+use crate::error::{Error, Result};
+
+/// Integral of `f` over [a, b] by adaptive Simpson quadrature with absolute tolerance `eps`.
+fn integrate(f: &dyn Fn(f64) -> f64, a: f64, b: f64, eps: f64) -> f64 {
+    fn step(
+        f: &dyn Fn(f64) -> f64,
+        (a, fa): (f64, f64),
+        (m, fm): (f64, f64),
+        (b, fb): (f64, f64),
+        whole: f64,
+        eps: f64,
+        depth: u32,
+    ) -> f64 {
+        let (lm, rm) = ((a + m) / 2.0, (m + b) / 2.0);
+        let (flm, frm) = (f(lm), f(rm));
+        let left = (m - a) / 6.0 * (fa + 4.0 * flm + fm);
+        let right = (b - m) / 6.0 * (fm + 4.0 * frm + fb);
+        let delta = left + right - whole;
+        if depth == 0 || delta.abs() <= 15.0 * eps {
+            return left + right + delta / 15.0;
+        }
+        step(f, (a, fa), (lm, flm), (m, fm), left, eps / 2.0, depth - 1)
+            + step(f, (m, fm), (rm, frm), (b, fb), right, eps / 2.0, depth - 1)
+    }
+    if b <= a {
+        return 0.0;
+    }
+    // Start from 16 panels so that steep, nearly flat-looking integrands are not missed.
+    let panels = 16;
+    let h = (b - a) / panels as f64;
+    (0..panels)
+        .map(|k| {
+            let (x0, x1) = (a + h * k as f64, a + h * (k + 1) as f64);
+            let xm = (x0 + x1) / 2.0;
+            let (f0, fm, f1) = (f(x0), f(xm), f(x1));
+            let whole = (x1 - x0) / 6.0 * (f0 + 4.0 * fm + f1);
+            step(
+                f,
+                (x0, f0),
+                (xm, fm),
+                (x1, f1),
+                whole,
+                eps / panels as f64,
+                40,
+            )
+        })
+        .sum()
+}
+
+const QUAD_EPS: f64 = 1e-13;
+
+/// Area under the S-curve over [0, threshold]: probability mass of false positives.
+pub fn false_positive_probability(threshold: f64, bands: usize, rows: usize) -> f64 {
+    let (b, r) = (bands as f64, rows as f64);
+    let p = |s: f64| 1.0 - (1.0 - s.powf(r)).powf(b);
+    integrate(&p, 0.0, threshold, QUAD_EPS)
+}
+
+/// Area above the S-curve over [threshold, 1]: probability mass of false negatives.
+pub fn false_negative_probability(threshold: f64, bands: usize, rows: usize) -> f64 {
+    let (b, r) = (bands as f64, rows as f64);
+    let p = |s: f64| (1.0 - s.powf(r)).powf(b);
+    integrate(&p, threshold, 1.0, QUAD_EPS)
+}
+
+/// datasketch's `_optimal_param`: the (bands, rows) with bands·rows ≤ `num_perm` minimizing
+/// `fp_weight · FP + fn_weight · FN` (first minimum in (b, r) order on ties).
+pub fn optimal_params(
+    threshold: f64,
+    num_perm: usize,
+    fp_weight: f64,
+    fn_weight: f64,
+) -> (usize, usize) {
+    let mut best = (f64::INFINITY, (0, 0));
+    for b in 1..=num_perm {
+        for r in 1..=num_perm / b {
+            let fp = false_positive_probability(threshold, b, r);
+            let fnp = false_negative_probability(threshold, b, r);
+            let err = fp * fp_weight + fnp * fn_weight;
+            if err < best.0 {
+                best = (err, (b, r));
+            }
+        }
+    }
+    best.1
+}
+
+/// The (bands, rows) to use: explicit overrides when given (one of them alone fixes the other as
+/// `num_perm / it`), else `optimal_params`.
+pub fn resolve_params(
+    threshold: f64,
+    num_perm: usize,
+    bands: Option<usize>,
+    rows: Option<usize>,
+    weights: (f64, f64),
+) -> Result<(usize, usize)> {
+    if num_perm == 0 {
+        return Err(Error::config("num_perm must be at least 1"));
+    }
+    let (b, r) = match (bands, rows) {
+        (Some(b), Some(r)) => (b, r),
+        (Some(b), None) => (b, num_perm.checked_div(b).unwrap_or(0)),
+        (None, Some(r)) => (num_perm.checked_div(r).unwrap_or(0), r),
+        (None, None) => {
+            if !(threshold > 0.0 && threshold <= 1.0) {
+                return Err(Error::config(format!(
+                    "threshold must lie in (0, 1], got {threshold}"
+                )));
+            }
+            let (fp, fnw) = weights;
+            if !(fp >= 0.0 && fnw >= 0.0 && fp + fnw > 0.0) {
+                return Err(Error::config(
+                    "LSH weights must be non-negative, not both 0",
+                ));
+            }
+            optimal_params(threshold, num_perm, fp, fnw)
+        }
+    };
+    if b == 0 || r == 0 || b * r > num_perm {
+        return Err(Error::config(format!(
+            "need bands ≥ 1, rows ≥ 1 and bands·rows ≤ num_perm ({num_perm}), got {b}×{r}"
+        )));
+    }
+    Ok((b, r))
+}
+
+/// Key of band `band` (signature positions `band·rows .. (band+1)·rows`) of one signature row.
+pub fn band_key(row: &[u32], band: usize, rows: usize, scratch: &mut Vec<u8>) -> u64 {
+    scratch.clear();
+    for v in &row[band * rows..(band + 1) * rows] {
+        scratch.extend_from_slice(&v.to_le_bytes());
+    }
+    xxh3_64_with_seed(scratch, band as u64)
+}
+
+/// How candidate pairs are drawn from a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PairMode {
+    /// Each member with the bucket's lowest index.
+    #[default]
+    Star,
+    /// Every pair of members.
+    All,
+}
+
+/// Buckets of two or more texts, each an ascending list of text indices; identical buckets are
+/// kept once, and buckets are in ascending lexicographic order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Buckets {
+    offsets: Vec<usize>,
+    members: Vec<u32>,
+}
+
+impl Buckets {
+    pub fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, i: usize) -> &[u32] {
+        &self.members[self.offsets[i]..self.offsets[i + 1]]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &[u32]> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Candidate pairs (i, j), i < j, sorted and deduplicated.
+    pub fn pairs(&self, mode: PairMode) -> Vec<(u32, u32)> {
+        let mut pairs = Vec::new();
+        for bucket in self.iter() {
+            match mode {
+                PairMode::Star => pairs.extend(bucket[1..].iter().map(|&m| (bucket[0], m))),
+                PairMode::All => {
+                    for (k, &a) in bucket.iter().enumerate() {
+                        pairs.extend(bucket[k + 1..].iter().map(|&b| (a, b)));
+                    }
+                }
+            }
+        }
+        pairs.par_sort_unstable();
+        pairs.dedup();
+        pairs
+    }
+}
+
+/// Buckets of the indexable texts among `subset` (all texts when `None`), grouped by band key
+/// and, when `labels` is given, by `labels[i]` too.
+///
+/// Panics when `bands · rows` exceeds the signatures' `num_perm`.
+pub fn buckets(
+    sigs: &Signatures,
+    bands: usize,
+    rows: usize,
+    subset: Option<&[u32]>,
+    labels: Option<&[u32]>,
+) -> Buckets {
+    assert!(
+        bands * rows <= sigs.num_perm(),
+        "bands·rows exceeds num_perm"
+    );
+    let all: Vec<u32>;
+    let subset = match subset {
+        Some(s) => s,
+        None => {
+            all = (0..sigs.len() as u32).collect();
+            &all
+        }
+    };
+    let members: Vec<u32> = subset
+        .iter()
+        .copied()
+        .filter(|&i| sigs.is_indexable(i as usize))
+        .collect();
+    let mut groups: Vec<Vec<u32>> = (0..bands)
+        .into_par_iter()
+        .flat_map_iter(|band| {
+            let mut scratch = Vec::with_capacity(rows * 4);
+            let mut keyed: Vec<(u32, u64, u32)> = members
+                .iter()
+                .map(|&i| {
+                    let label = labels.map_or(0, |l| l[i as usize]);
+                    let key = band_key(sigs.row(i as usize), band, rows, &mut scratch);
+                    (label, key, i)
+                })
+                .collect();
+            keyed.sort_unstable();
+            let mut out = Vec::new();
+            for run in keyed.chunk_by(|x, y| x.0 == y.0 && x.1 == y.1) {
+                if run.len() > 1 {
+                    out.push(run.iter().map(|x| x.2).collect::<Vec<u32>>());
+                }
+            }
+            out
+        })
+        .collect();
+    groups.par_sort_unstable();
+    groups.dedup();
+    let mut offsets = Vec::with_capacity(groups.len() + 1);
+    offsets.push(0);
+    let mut flat = Vec::with_capacity(groups.iter().map(Vec::len).sum());
+    for g in &groups {
+        flat.extend_from_slice(g);
+        offsets.push(flat.len());
+    }
+    Buckets {
+        offsets,
+        members: flat,
+    }
+}
+
+/// Candidate pairs of all indexable texts of `sigs`.
+pub fn candidate_pairs(
+    sigs: &Signatures,
+    bands: usize,
+    rows: usize,
+    mode: PairMode,
+) -> Vec<(u32, u32)> {
+    buckets(sigs, bands, rows, None, None).pairs(mode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::minhash::{signatures, MinHashParams};
+
+    /// (threshold, num_perm, bands, rows) from datasketch 2.0.0's `_optimal_param(t, n, 0.5, 0.5)`
+    /// (scipy 1.17.1), thresholds 0.05..0.95 step 0.05.
+    #[rustfmt::skip]
+    const DATASKETCH: &[(f64, usize, usize, usize)] = &[
+        (0.05, 16, 16, 1), (0.1, 16, 15, 1), (0.15, 16, 9, 1), (0.2, 16, 7, 1),
+        (0.25, 16, 8, 2), (0.3, 16, 8, 2), (0.35, 16, 8, 2), (0.4, 16, 6, 2),
+        (0.45, 16, 5, 3), (0.5, 16, 5, 3), (0.55, 16, 5, 3), (0.6, 16, 4, 4),
+        (0.65, 16, 4, 4), (0.7, 16, 3, 5), (0.75, 16, 2, 6), (0.8, 16, 2, 8),
+        (0.85, 16, 2, 8), (0.9, 16, 1, 15), (0.95, 16, 1, 16),
+        (0.05, 64, 32, 1), (0.1, 64, 15, 1), (0.15, 64, 32, 2), (0.2, 64, 28, 2),
+        (0.25, 64, 18, 2), (0.3, 64, 21, 3), (0.35, 64, 21, 3), (0.4, 64, 16, 4),
+        (0.45, 64, 16, 4), (0.5, 64, 14, 4), (0.55, 64, 12, 5), (0.6, 64, 10, 6),
+        (0.65, 64, 9, 7), (0.7, 64, 8, 8), (0.75, 64, 7, 9), (0.8, 64, 5, 11),
+        (0.85, 64, 4, 15), (0.9, 64, 3, 21), (0.95, 64, 2, 32),
+        (0.05, 128, 32, 1), (0.1, 128, 64, 2), (0.15, 128, 51, 2), (0.2, 128, 28, 2),
+        (0.25, 128, 42, 3), (0.3, 128, 37, 3), (0.35, 128, 32, 4), (0.4, 128, 32, 4),
+        (0.45, 128, 25, 5), (0.5, 128, 25, 5), (0.55, 128, 21, 6), (0.6, 128, 18, 7),
+        (0.65, 128, 16, 8), (0.7, 128, 14, 9), (0.75, 128, 11, 11), (0.8, 128, 9, 13),
+        (0.85, 128, 8, 16), (0.9, 128, 5, 25), (0.95, 128, 3, 42),
+        (0.05, 256, 32, 1), (0.1, 256, 117, 2), (0.15, 256, 51, 2), (0.2, 256, 85, 3),
+        (0.25, 256, 64, 3), (0.3, 256, 64, 4), (0.35, 256, 61, 4), (0.4, 256, 51, 5),
+        (0.45, 256, 47, 5), (0.5, 256, 42, 6), (0.55, 256, 36, 7), (0.6, 256, 32, 8),
+        (0.65, 256, 28, 9), (0.7, 256, 25, 10), (0.75, 256, 21, 12), (0.8, 256, 17, 15),
+        (0.85, 256, 13, 19), (0.9, 256, 9, 28), (0.95, 256, 5, 51),
+    ];
+
+    #[test]
+    fn optimal_params_match_datasketch() {
+        let mismatches: Vec<_> = DATASKETCH
+            .par_iter()
+            .filter_map(|&(t, n, b, r)| {
+                let got = optimal_params(t, n, 0.5, 0.5);
+                (got != (b, r)).then_some((t, n, (b, r), got))
+            })
+            .collect();
+        assert!(
+            mismatches.is_empty(),
+            "(t, n, datasketch, ours): {mismatches:?}"
+        );
+    }
+
+    #[test]
+    fn quadrature_is_accurate() {
+        // ∫0^t 1-(1-s)^b ds = t - (1 - (1-t)^(b+1)) / (b+1) for r = 1
+        for &(t, b) in &[(0.3f64, 7usize), (0.8, 50), (0.95, 128)] {
+            let want = t - (1.0 - (1.0 - t).powi(b as i32 + 1)) / (b as f64 + 1.0);
+            assert!((false_positive_probability(t, b, 1) - want).abs() < 1e-12);
+        }
+        // ∫t^1 (1 - s^r) ds = 1 - t - (1 - t^(r+1)) / (r+1) for b = 1
+        for &(t, r) in &[(0.5f64, 3usize), (0.9, 40), (0.2, 256)] {
+            let want = 1.0 - t - (1.0 - t.powi(r as i32 + 1)) / (r as f64 + 1.0);
+            assert!((false_negative_probability(t, 1, r) - want).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn explicit_params_and_validation() {
+        assert_eq!(
+            resolve_params(0.8, 128, Some(16), Some(8), (0.5, 0.5)).unwrap(),
+            (16, 8)
+        );
+        assert_eq!(
+            resolve_params(0.8, 128, Some(10), None, (0.5, 0.5)).unwrap(),
+            (10, 12)
+        );
+        assert_eq!(
+            resolve_params(0.8, 128, None, Some(5), (0.5, 0.5)).unwrap(),
+            (25, 5)
+        );
+        assert_eq!(
+            resolve_params(0.8, 128, None, None, (0.5, 0.5)).unwrap(),
+            (9, 13)
+        );
+        assert!(resolve_params(0.8, 128, Some(20), Some(8), (0.5, 0.5)).is_err());
+        assert!(resolve_params(0.8, 128, Some(0), None, (0.5, 0.5)).is_err());
+        assert!(resolve_params(1.5, 128, None, None, (0.5, 0.5)).is_err());
+        assert!(resolve_params(0.8, 0, None, None, (0.5, 0.5)).is_err());
+    }
+
+    #[test]
+    fn buckets_group_equal_bands_and_respect_labels() {
+        let texts = [
+            "患者头痛发热咳嗽三天，伴有咽痛流涕，请问应该吃什么药比较好",
+            "患者头痛发热咳嗽三天，伴有咽痛流涕，请问应该吃什么药比较好",
+            "糖尿病患者的饮食需要注意哪些方面，能不能吃水果和甜食呢",
+            "短",
+            "短",
+        ];
+        let sigs = signatures(&texts, &MinHashParams::default()).unwrap();
+        let b = buckets(&sigs, 16, 8, None, None);
+        assert_eq!(b.len(), 1, "identical buckets collapse");
+        assert_eq!(b.get(0), &[0, 1]);
+        assert_eq!(candidate_pairs(&sigs, 16, 8, PairMode::All), vec![(0, 1)]);
+        let split = buckets(&sigs, 16, 8, None, Some(&[0, 1, 0, 0, 0]));
+        assert!(split.is_empty(), "different labels never share a bucket");
+        let sub = buckets(&sigs, 16, 8, Some(&[1, 2]), None);
+        assert!(sub.is_empty());
+    }
+
+    #[test]
+    fn star_and_all_pairs() {
+        let b = Buckets {
+            offsets: vec![0, 3, 5],
+            members: vec![1, 4, 7, 4, 7],
+        };
+        assert_eq!(b.pairs(PairMode::Star), vec![(1, 4), (1, 7), (4, 7)]);
+        assert_eq!(b.pairs(PairMode::All), vec![(1, 4), (1, 7), (4, 7)]);
+        let c = Buckets {
+            offsets: vec![0, 3],
+            members: vec![1, 4, 7],
+        };
+        assert_eq!(c.pairs(PairMode::Star), vec![(1, 4), (1, 7)]);
+    }
+}
