@@ -17,6 +17,7 @@ from csft_data._core import (
     convert,
     opencc_configs,
 )
+from csft_data.dedup import MinHashSignatures, band_keys, lsh_params, minhash
 from csft_data.io import read, read_arrow, read_batches
 from csft_data.normalize import NormalizeSummary, normalize_file
 
@@ -24,13 +25,17 @@ __all__ = [
     "ConfigError",
     "CsftDataError",
     "JsonlWriter",
+    "MinHashSignatures",
     "NormalizeSummary",
     "Normalizer",
     "ParseError",
     "RecordBatch",
     "RecordReader",
     "__version__",
+    "band_keys",
     "convert",
+    "lsh_params",
+    "minhash",
     "normalize_file",
     "opencc_configs",
     "read",

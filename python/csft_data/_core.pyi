@@ -14,7 +14,10 @@ __all__ = [
     "RecordBatch",
     "RecordReader",
     "__version__",
+    "band_keys",
     "convert",
+    "lsh_params",
+    "minhash_signatures",
     "opencc_configs",
 ]
 
@@ -121,3 +124,22 @@ def convert(texts: str, config: str) -> str: ...
 @overload
 def convert(texts: list[str], config: str) -> list[str]: ...
 def opencc_configs() -> list[str]: ...
+def minhash_signatures(
+    texts: list[str],
+    *,
+    num_perm: int = 128,
+    ngram: int = 5,
+    word_ngram: int = 3,
+    mode: str = "auto",
+    seed: int = 1,
+) -> tuple[bytes, bytes]: ...
+def band_keys(signatures: bytes, num_perm: int, bands: int, rows: int) -> bytes: ...
+def lsh_params(
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    *,
+    bands: int | None = None,
+    rows: int | None = None,
+    fp_weight: float | None = None,
+    fn_weight: float | None = None,
+) -> tuple[int, int]: ...

@@ -2,6 +2,7 @@
 //! `csft_data._core`. It copies inputs into Rust, releases the GIL for the work, and maps
 //! [`crate::Error`] to Python exceptions (`errors.rs`). No logic lives here.
 
+mod dedup;
 mod errors;
 mod io;
 mod normalize;
@@ -18,5 +19,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<normalize::PyNormalizer>()?;
     m.add_function(wrap_pyfunction!(normalize::convert, m)?)?;
     m.add_function(wrap_pyfunction!(normalize::opencc_configs, m)?)?;
+    m.add_function(wrap_pyfunction!(dedup::minhash_signatures, m)?)?;
+    m.add_function(wrap_pyfunction!(dedup::band_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(dedup::lsh_params, m)?)?;
     Ok(())
 }
