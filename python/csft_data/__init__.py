@@ -17,7 +17,7 @@ from csft_data._core import (
     convert,
     opencc_configs,
 )
-from csft_data.dedup import MinHashSignatures, band_keys, lsh_params, minhash
+from csft_data.dedup import MinHashSignatures, band_keys, dedup_files, lsh_params, minhash
 from csft_data.io import read, read_arrow, read_batches
 from csft_data.normalize import NormalizeSummary, normalize_file
 
@@ -34,6 +34,7 @@ __all__ = [
     "__version__",
     "band_keys",
     "convert",
+    "dedup_files",
     "lsh_params",
     "minhash",
     "normalize_file",

@@ -1,5 +1,6 @@
 """Type stubs for the compiled module ``csft_data._core`` (the Rust core's Python binding)."""
 
+from collections.abc import Callable
 from os import PathLike
 from types import TracebackType
 from typing import Any, Literal, final, overload
@@ -16,6 +17,7 @@ __all__ = [
     "__version__",
     "band_keys",
     "convert",
+    "dedup_files",
     "lsh_params",
     "minhash_signatures",
     "opencc_configs",
@@ -143,3 +145,27 @@ def lsh_params(
     fp_weight: float | None = None,
     fn_weight: float | None = None,
 ) -> tuple[int, int]: ...
+def dedup_files(
+    inputs: list[tuple[PathLike[str] | str, str]],
+    output: PathLike[str] | str,
+    *,
+    clusters: PathLike[str] | str | None = None,
+    quarantine: PathLike[str] | str | None = None,
+    fields: list[str] | None = None,
+    scope: str = "both",
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    ngram: int = 5,
+    word_ngram: int = 3,
+    mode: str = "auto",
+    seed: int = 1,
+    bands: int | None = None,
+    rows: int | None = None,
+    verify: bool = True,
+    keep: str = "first",
+    format: str | None = None,
+    encoding: str = "auto",
+    on_error: str = "raise",
+    batch_size: int = 4096,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]: ...

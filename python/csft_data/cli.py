@@ -11,9 +11,11 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from csft_data import __version__
 from csft_data._core import CsftDataError, convert, opencc_configs
+from csft_data.dedup import dedup_files
 from csft_data.demo import demo_paths
 from csft_data.normalize import NormalizeSummary, normalize_file
 
@@ -118,6 +120,71 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def _dedup_table(stats: dict[str, Any]) -> str:
+    head = ("source", "records", "kept", "exact", "near", "cross-src", "rejected")
+    rows = [
+        (
+            s["source"],
+            s["records"],
+            s["kept"],
+            s["exact_duplicates"],
+            s["near_duplicates"],
+            s["cross_source"],
+            s["rejected"],
+        )
+        for s in stats["sources"]
+    ]
+    total = ("total", *(sum(int(r[i]) for r in rows) for i in range(1, len(head))))
+    width = max(len(str(r[0])) for r in [head, *rows, total])
+    lines = []
+    for r in [head, *rows, total]:
+        cells = [f"{c:,}" if isinstance(c, int) else str(c) for c in r[1:]]
+        lines.append(f"{r[0]!s:<{width}}  " + "  ".join(f"{c:>9}" for c in cells))
+    return "\n".join(lines)
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    stats = dedup_files(
+        args.inputs,
+        args.output,
+        clusters=args.clusters,
+        quarantine=args.quarantine,
+        fields=args.fields,
+        scope=args.scope,
+        threshold=args.threshold,
+        num_perm=args.num_perm,
+        ngram=args.ngram,
+        word_ngram=args.word_ngram,
+        mode=args.shingles,
+        seed=args.seed,
+        bands=args.bands,
+        rows=args.rows,
+        verify=args.verify,
+        keep=args.keep,
+        format=args.format,
+        encoding=args.encoding,
+        on_error=args.on_error,
+        batch_size=args.batch_size,
+        progress=sys.stderr.isatty() if args.progress is None else args.progress,
+    )
+    if args.stats is not None:
+        tmp = args.stats.with_name(f".{args.stats.name}.tmp")
+        tmp.write_text(json.dumps(stats, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(args.stats)
+    if args.output_format == "json":
+        print(json.dumps(stats, ensure_ascii=False))
+    else:
+        print(_dedup_table(stats))
+        scope = stats["cross_source_scope"]["bands"] and stats["cross_source_scope"]
+        lsh = scope or stats["per_source_scope"]
+        print(
+            f"{stats['clusters']:,} duplicate clusters; LSH {lsh['bands']}×{lsh['rows']} "
+            f"(bands×rows) at threshold {args.threshold}; {stats['seconds']:.2f}s → {args.output}"
+        )
+    rejected = sum(int(s["rejected"]) for s in stats["sources"])
+    return EXIT_FINDINGS if rejected else EXIT_OK
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     if args.list:
         print("\n".join(opencc_configs()))
@@ -151,6 +218,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, default=Path("demo_out"), help="output folder")
     _add_normalize_options(p)
     p.set_defaults(func=cmd_demo, convert="t2s")
+
+    p = sub.add_parser(
+        "dedup",
+        help="exact + MinHash-LSH near-duplicate removal, per source then across sources",
+    )
+    p.add_argument("inputs", nargs="+", type=Path, help="input files; each one is a source")
+    p.add_argument("-o", "--output", type=Path, required=True, help="kept records (JSONL)")
+    p.add_argument("--clusters", type=Path, help="write duplicate clusters (JSONL) here")
+    p.add_argument("--stats", type=Path, help="write the stats (JSON) here")
+    p.add_argument(
+        "--fields",
+        type=_csv_list,
+        metavar="A,B",
+        help="fields that make the dedup text (required); default: all",
+    )
+    p.add_argument("--scope", choices=["per-source", "cross-source", "both"], default="both")
+    p.add_argument("--threshold", type=float, default=0.8, help="Jaccard threshold (0.8)")
+    p.add_argument("--num-perm", type=int, default=128)
+    p.add_argument("--ngram", type=int, default=5, help="character n-gram size (5)")
+    p.add_argument("--word-ngram", type=int, default=3, help="word n-gram size (3)")
+    p.add_argument("--shingles", choices=["auto", "char", "word"], default="auto")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--bands", type=int, help="override the LSH bands")
+    p.add_argument("--rows", type=int, help="override the LSH rows per band")
+    p.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="check candidates by true Jaccard (default on: no false positives)",
+    )
+    p.add_argument("--keep", choices=["first", "longest"], default="first")
+    r = p.add_argument_group("reading")
+    r.add_argument("--format", choices=["jsonl", "json", "csv", "parquet"])
+    r.add_argument("--encoding", default="auto")
+    r.add_argument("--on-error", choices=["raise", "skip"], default="raise")
+    r.add_argument("--quarantine", type=Path)
+    r.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--output-format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_dedup)
 
     p = sub.add_parser("convert", help="convert text between Chinese scripts (OpenCC configs)")
     p.add_argument("config", nargs="?", help="OpenCC config, e.g. t2s")

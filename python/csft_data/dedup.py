@@ -3,18 +3,23 @@
 The stages are separable (signatures → band keys → buckets → pairs → clusters), so a distributed
 run can compute signatures and band keys per batch with these functions and shuffle on the keys.
 Everything runs in the Rust core with the GIL released. Same texts and seed → same arrays.
-This module does not read or write files; the ``dedup`` command does that.
+:func:`dedup_files` runs the whole thing over files (the ``csft-data dedup`` command).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from tqdm import tqdm
 
 from csft_data import _core
+from csft_data.normalize import default_quarantine_path
 
 #: ``kinds`` codes: shingled normally / shorter than n (exact match only) / empty.
 KIND_NORMAL, KIND_SHORT, KIND_EMPTY = 0, 1, 2
@@ -83,3 +88,112 @@ def lsh_params(
     return _core.lsh_params(
         threshold, num_perm, bands=bands, rows=rows, fp_weight=fp_weight, fn_weight=fn_weight
     )
+
+
+def _source_names(paths: Sequence[Path]) -> list[str]:
+    """File stems, made unique with a numeric suffix where two inputs share one."""
+    names: list[str] = []
+    for p in paths:
+        stem = p.name.split(".")[0] or p.name
+        name, k = stem, 2
+        while name in names:
+            name, k = f"{stem}-{k}", k + 1
+        names.append(name)
+    return names
+
+
+def dedup_files(
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    *,
+    clusters: str | Path | None = None,
+    quarantine: str | Path | None = None,
+    fields: Sequence[str] | None = None,
+    scope: str = "both",
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    ngram: int = 5,
+    word_ngram: int = 3,
+    mode: str = "auto",
+    seed: int = 1,
+    bands: int | None = None,
+    rows: int | None = None,
+    verify: bool = True,
+    keep: str = "first",
+    format: str | None = None,
+    encoding: str = "auto",
+    on_error: str = "raise",
+    batch_size: int = 4096,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Exact + MinHash-LSH near-duplicate removal over files, each file one source.
+
+    ``scope``: ``per-source``, ``cross-source`` or ``both`` (per source, then across sources,
+    as SF-Med does). The dedup text of a record is its ``fields`` (default: all) joined by
+    newlines. Writes the kept records to ``output`` (JSONL, input order), one line per cluster
+    of two or more records to ``clusters`` (keeper, duplicates with source, index, kind,
+    similarity, scope), and in skip mode rejected records to ``quarantine``; all atomically.
+    Returns the stats: per source ``records = kept + exact + near + rejected``.
+    """
+    paths = [Path(p) for p in inputs]
+    if not paths:
+        raise _core.ConfigError("dedup needs at least one input file")
+    out = Path(output)
+    if any(p.resolve() == out.resolve() for p in paths):
+        raise _core.ConfigError(f"output {out} would overwrite an input")
+    if on_error == "skip" and quarantine is None:
+        quarantine = default_quarantine_path(out)
+    bar = tqdm(total=0, unit="B", unit_scale=True, disable=not progress, leave=False)
+
+    def report(stage: str, done: int, total: int) -> None:
+        bar.set_description(f"dedup: {stage}")
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    start = time.perf_counter()
+    try:
+        stats: dict[str, Any] = _core.dedup_files(
+            list(zip(paths, _source_names(paths), strict=True)),
+            out,
+            clusters=clusters,
+            quarantine=quarantine,
+            fields=list(fields) if fields is not None else None,
+            scope=scope,
+            threshold=threshold,
+            num_perm=num_perm,
+            ngram=ngram,
+            word_ngram=word_ngram,
+            mode=mode,
+            seed=seed,
+            bands=bands,
+            rows=rows,
+            verify=verify,
+            keep=keep,
+            format=format,
+            encoding=encoding,
+            on_error=on_error,
+            batch_size=batch_size,
+            progress=report if progress else None,
+        )
+    finally:
+        bar.close()
+    stats["seconds"] = round(time.perf_counter() - start, 3)
+    stats["output"] = str(out)
+    stats["clusters_file"] = str(clusters) if clusters is not None else None
+    stats["quarantine"] = str(quarantine) if quarantine is not None else None
+    stats["config"] = {
+        "scope": scope,
+        "threshold": threshold,
+        "num_perm": num_perm,
+        "ngram": ngram,
+        "word_ngram": word_ngram,
+        "mode": mode,
+        "seed": seed,
+        "bands": bands,
+        "rows": rows,
+        "verify": verify,
+        "keep": keep,
+        "fields": list(fields) if fields is not None else None,
+    }
+    return stats

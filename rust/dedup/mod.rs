@@ -19,6 +19,7 @@
 
 pub mod cluster;
 pub mod exact;
+pub mod files;
 pub mod lsh;
 pub mod minhash;
 pub mod shingle;

@@ -9,11 +9,16 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::PyBytes;
 use rayon::prelude::*;
 
+use std::path::PathBuf;
+
 use super::errors::{ConfigError, IntoPyResult};
+use super::io::{reader_options, value_to_py};
+use crate::dedup::cluster::KeepPolicy;
+use crate::dedup::files::{DedupFilesConfig, ScopeMode, SourceFile};
 use crate::dedup::lsh::{band_key, resolve_params};
 use crate::dedup::minhash::{signatures, MinHashParams};
 use crate::dedup::shingle::{ShingleMode, ShingleParams, TextKind};
-use crate::dedup::DedupConfig;
+use crate::dedup::{DedupConfig, DedupStats};
 
 fn kind_code(k: TextKind) -> u8 {
     match k {
@@ -120,4 +125,109 @@ pub fn lsh_params(
         fn_weight.unwrap_or(d.fn_weight),
     );
     resolve_params(threshold, num_perm, bands, rows, weights).py_err()
+}
+
+fn stats_json(s: &DedupStats) -> serde_json::Value {
+    serde_json::json!({
+        "records": s.records, "kept": s.kept, "exact_duplicates": s.exact_duplicates,
+        "near_duplicates": s.near_duplicates, "short": s.short, "empty": s.empty,
+        "clusters": s.clusters, "bands": s.bands, "rows": s.rows, "buckets": s.buckets,
+        "links": s.links,
+    })
+}
+
+/// Dedup files (each one source) into `output`; see `csft_data.dedup_files`.
+#[pyfunction]
+#[pyo3(signature = (
+    inputs, output, *, clusters=None, quarantine=None, fields=None, scope="both",
+    threshold=0.8, num_perm=128, ngram=5, word_ngram=3, mode="auto", seed=1, bands=None,
+    rows=None, verify=true, keep="first", format=None, encoding="auto", on_error="raise",
+    batch_size=4096, progress=None,
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn dedup_files<'py>(
+    py: Python<'py>,
+    inputs: Vec<(PathBuf, String)>,
+    output: PathBuf,
+    clusters: Option<PathBuf>,
+    quarantine: Option<PathBuf>,
+    fields: Option<Vec<String>>,
+    scope: &str,
+    threshold: f64,
+    num_perm: usize,
+    ngram: usize,
+    word_ngram: usize,
+    mode: &str,
+    seed: u64,
+    bands: Option<usize>,
+    rows: Option<usize>,
+    verify: bool,
+    keep: &str,
+    format: Option<&str>,
+    encoding: &str,
+    on_error: &str,
+    batch_size: usize,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let dedup = DedupConfig {
+        mode: ShingleMode::parse(mode).py_err()?,
+        ngram,
+        word_ngram,
+        num_perm,
+        seed,
+        threshold,
+        bands,
+        rows,
+        verify,
+        keep: KeepPolicy::parse(keep).py_err()?,
+        ..DedupConfig::default()
+    };
+    let cfg = DedupFilesConfig {
+        dedup,
+        scope: ScopeMode::parse(scope).py_err()?,
+        fields,
+        reader: reader_options(format, encoding, "auto", on_error, None, batch_size, None)?,
+    };
+    let files: Vec<SourceFile> = inputs
+        .into_iter()
+        .map(|(path, name)| SourceFile { path, name })
+        .collect();
+    let stats = py
+        .detach(|| {
+            let mut report = |stage: &str, done: u64, total: u64| {
+                if let Some(cb) = &progress {
+                    Python::attach(|py| {
+                        let _ = cb.call1(py, (stage, done, total));
+                    });
+                }
+            };
+            crate::dedup::files::dedup_files(
+                &files,
+                &output,
+                clusters.as_deref(),
+                quarantine.as_deref(),
+                &cfg,
+                &mut report,
+            )
+        })
+        .py_err()?;
+    let sources: Vec<serde_json::Value> = stats
+        .sources
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "source": c.name, "path": c.path.to_string_lossy(), "records": c.records,
+                "kept": c.kept, "exact_duplicates": c.exact_duplicates,
+                "near_duplicates": c.near_duplicates, "rejected": c.rejected,
+                "within_source": c.within_source, "cross_source": c.cross_source,
+            })
+        })
+        .collect();
+    let value = serde_json::json!({
+        "sources": sources,
+        "per_source_scope": stats_json(&stats.within),
+        "cross_source_scope": stats_json(&stats.cross),
+        "clusters": stats.clusters,
+    });
+    value_to_py(py, &value)
 }

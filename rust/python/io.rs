@@ -61,6 +61,39 @@ pub(crate) fn parse_on_error(s: &str) -> PyResult<OnError> {
     }
 }
 
+/// Reader options from the keyword arguments shared by every reading function.
+pub(crate) fn reader_options(
+    format: Option<&str>,
+    encoding: &str,
+    compression: &str,
+    on_error: &str,
+    required: Option<Vec<String>>,
+    batch_size: usize,
+    delimiter: Option<&str>,
+) -> PyResult<ReaderOptions> {
+    if batch_size == 0 {
+        return Err(ConfigError::new_err("batch_size must be at least 1"));
+    }
+    let delimiter = match delimiter {
+        None => None,
+        Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
+        Some(d) => {
+            return Err(PyValueError::new_err(format!(
+                "delimiter must be one ASCII character, got {d:?}"
+            )))
+        }
+    };
+    Ok(ReaderOptions {
+        format: format.map(parse_format).transpose()?,
+        encoding: parse_encoding(encoding)?,
+        compression: parse_compression(compression)?,
+        on_error: parse_on_error(on_error)?,
+        required: required.unwrap_or_default(),
+        batch_size,
+        delimiter,
+    })
+}
+
 /// Converts a JSON value into Python objects.
 pub(crate) fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {
@@ -209,27 +242,15 @@ impl PyRecordReader {
         batch_size: usize,
         delimiter: Option<&str>,
     ) -> PyResult<Self> {
-        if batch_size == 0 {
-            return Err(ConfigError::new_err("batch_size must be at least 1"));
-        }
-        let delimiter = match delimiter {
-            None => None,
-            Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
-            Some(d) => {
-                return Err(PyValueError::new_err(format!(
-                    "delimiter must be one ASCII character, got {d:?}"
-                )))
-            }
-        };
-        let options = ReaderOptions {
-            format: format.map(parse_format).transpose()?,
-            encoding: parse_encoding(encoding)?,
-            compression: parse_compression(compression)?,
-            on_error: parse_on_error(on_error)?,
-            required: required.unwrap_or_default(),
+        let options = reader_options(
+            format,
+            encoding,
+            compression,
+            on_error,
+            required,
             batch_size,
             delimiter,
-        };
+        )?;
         let reader = py.detach(|| RecordReader::open(&path, options)).py_err()?;
         Ok(Self {
             inner: Mutex::new(reader),

@@ -22,5 +22,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dedup::minhash_signatures, m)?)?;
     m.add_function(wrap_pyfunction!(dedup::band_keys, m)?)?;
     m.add_function(wrap_pyfunction!(dedup::lsh_params, m)?)?;
+    m.add_function(wrap_pyfunction!(dedup::dedup_files, m)?)?;
     Ok(())
 }

@@ -1,0 +1,390 @@
+//! `dedup` over files: every input file is one source. Pass 1 streams the records and keeps only
+//! their dedup text (chosen fields, cleaned, in one arena: no record objects are held), the
+//! engine of this module's parent runs in the requested scope, and pass 2 streams the files again
+//! and writes the kept records in input order. Writes the kept records (JSONL), a clusters file
+//! and, in skip mode, a quarantine file, all atomically. Every input record ends up kept, a
+//! duplicate of a named record, or rejected with a reason.
+//!
+//! Does not normalize the written records (run `normalize` first) and reads JSONL/JSON/CSV/
+//! Parquet through `crate::io`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use super::{dedup, dedup_two_scope, DedupConfig, DedupInputs, DedupStats, Duplicate, Scope};
+use crate::error::{Error, Result};
+use crate::io::write::JsonlWriter;
+use crate::io::{ReaderOptions, RecordReader};
+use crate::normalize::{normalize_text, TextOptions};
+use crate::record::Record;
+
+/// Which dedup scopes to run (SF-Med runs both: per source, then across sources).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScopeMode {
+    PerSource,
+    CrossSource,
+    #[default]
+    Both,
+}
+
+impl ScopeMode {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "per-source" => Ok(Self::PerSource),
+            "cross-source" => Ok(Self::CrossSource),
+            "both" => Ok(Self::Both),
+            other => Err(Error::config(format!(
+                "unknown scope '{other}': expected per-source, cross-source or both"
+            ))),
+        }
+    }
+}
+
+/// One input file and the source name it stands for.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DedupFilesConfig {
+    pub dedup: DedupConfig,
+    pub scope: ScopeMode,
+    /// Fields whose values make the dedup text (joined by newlines); `None` = every field.
+    pub fields: Option<Vec<String>>,
+    pub reader: ReaderOptions,
+}
+
+/// Per-source counts: `records = kept + exact + near + rejected`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceCounts {
+    pub name: String,
+    pub path: PathBuf,
+    pub records: u64,
+    pub kept: u64,
+    pub exact_duplicates: u64,
+    pub near_duplicates: u64,
+    pub rejected: u64,
+    /// Duplicates removed within the source / against other sources.
+    pub within_source: u64,
+    pub cross_source: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DedupFilesStats {
+    pub sources: Vec<SourceCounts>,
+    pub within: DedupStats,
+    pub cross: DedupStats,
+    pub clusters: u64,
+}
+
+/// What happened to each record of pass 1 (indices are global over all sources, in order).
+struct Outcome {
+    duplicate_of: Vec<Option<Duplicate>>,
+    scope: Vec<Option<Scope>>,
+    keeper: Vec<u32>,
+    cluster: Vec<u32>,
+    cluster_sizes: Vec<u32>,
+    within: DedupStats,
+    cross: DedupStats,
+}
+
+/// The dedup text of a record: the chosen fields' values (strings as they are, other values as
+/// JSON), joined by newlines and cleaned of line-ending, control and whitespace noise.
+fn record_text(record: &Record, fields: Option<&[String]>, out: &mut String) {
+    let mut push = |v: &Value| {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        match v {
+            Value::String(s) => out.push_str(&normalize_text(s, &TextOptions::default())),
+            Value::Null => {}
+            other => out.push_str(&other.to_string()),
+        }
+    };
+    match fields {
+        Some(fields) => fields
+            .iter()
+            .filter_map(|f| record.get(f))
+            .for_each(&mut push),
+        None => record.values().for_each(&mut push),
+    }
+}
+
+/// Texts of all records in one arena: `text(i) = arena[ends[i-1]..ends[i]]`.
+#[derive(Default)]
+struct TextArena {
+    arena: String,
+    ends: Vec<usize>,
+}
+
+impl TextArena {
+    fn texts(&self) -> Vec<&str> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let t = &self.arena[start..end];
+                start = end;
+                t
+            })
+            .collect()
+    }
+}
+
+fn run_scopes(
+    texts: &[&str],
+    sources: &[u32],
+    n_sources: usize,
+    cfg: &DedupFilesConfig,
+) -> Result<Outcome> {
+    let inputs = DedupInputs::default();
+    match cfg.scope {
+        ScopeMode::Both => {
+            let r = dedup_two_scope(texts, sources, &inputs, &cfg.dedup)?;
+            Ok(Outcome {
+                duplicate_of: r.duplicate_of,
+                scope: r.scope,
+                keeper: r.final_keeper,
+                cluster: r.cluster,
+                cluster_sizes: r.cluster_sizes,
+                within: r.within,
+                cross: r.cross,
+            })
+        }
+        ScopeMode::CrossSource => {
+            let r = dedup(texts, &inputs, &cfg.dedup)?;
+            let keeper = (0..texts.len()).map(|i| r.keeper(i)).collect();
+            Ok(Outcome {
+                scope: r
+                    .duplicate_of
+                    .iter()
+                    .map(|d| d.map(|_| Scope::Cross))
+                    .collect(),
+                duplicate_of: r.duplicate_of,
+                keeper,
+                cluster: r.cluster,
+                cluster_sizes: r.cluster_sizes,
+                within: DedupStats::default(),
+                cross: r.stats,
+            })
+        }
+        ScopeMode::PerSource => {
+            // Sources are contiguous (one file each): dedup each slice on its own.
+            let n = texts.len();
+            let mut out = Outcome {
+                duplicate_of: vec![None; n],
+                scope: vec![None; n],
+                keeper: (0..n as u32).collect(),
+                cluster: vec![0; n],
+                cluster_sizes: Vec::new(),
+                within: DedupStats::default(),
+                cross: DedupStats::default(),
+            };
+            let mut start = 0usize;
+            for s in 0..n_sources as u32 {
+                let len = sources[start..].iter().take_while(|&&x| x == s).count();
+                let r = dedup(&texts[start..start + len], &inputs, &cfg.dedup)?;
+                let base = out.cluster_sizes.len() as u32;
+                for i in 0..len {
+                    out.duplicate_of[start + i] = r.duplicate_of[i].map(|d| Duplicate {
+                        of: d.of + start as u32,
+                        ..d
+                    });
+                    out.scope[start + i] = r.duplicate_of[i].map(|_| Scope::Within);
+                    out.keeper[start + i] = r.keeper(i) + start as u32;
+                    out.cluster[start + i] = base + r.cluster[i];
+                }
+                out.cluster_sizes.extend_from_slice(&r.cluster_sizes);
+                add_stats(&mut out.within, &r.stats);
+                start += len;
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn add_stats(total: &mut DedupStats, s: &DedupStats) {
+    let (bands, rows) = (s.bands, s.rows);
+    total.records += s.records;
+    total.kept += s.kept;
+    total.exact_duplicates += s.exact_duplicates;
+    total.near_duplicates += s.near_duplicates;
+    total.short += s.short;
+    total.empty += s.empty;
+    total.clusters += s.clusters;
+    total.buckets += s.buckets;
+    total.links += s.links;
+    total.bands = bands;
+    total.rows = rows;
+}
+
+/// Progress: (stage name, bytes done, bytes total) after each batch.
+pub type Progress<'a> = &'a mut dyn FnMut(&str, u64, u64);
+
+/// Runs dedup over `inputs` and writes `output` (kept records), `clusters` (one line per
+/// cluster of two or more) and, in skip mode, `quarantine`.
+pub fn dedup_files(
+    inputs: &[SourceFile],
+    output: &Path,
+    clusters: Option<&Path>,
+    quarantine: Option<&Path>,
+    cfg: &DedupFilesConfig,
+    progress: Progress<'_>,
+) -> Result<DedupFilesStats> {
+    cfg.dedup.validate()?;
+    let fields = cfg.fields.as_deref();
+    let mut reader_opts = cfg.reader.clone();
+    if let Some(f) = fields {
+        reader_opts.required = f.to_vec();
+    }
+    // Pass 1: dedup texts, sources and record indices within each file.
+    let mut arena = TextArena::default();
+    let mut sources: Vec<u32> = Vec::new();
+    let mut index_in_file: Vec<u64> = Vec::new();
+    let mut counts: Vec<SourceCounts> = Vec::new();
+    let mut q_writer = quarantine.map(JsonlWriter::create).transpose()?;
+    let total: u64 = inputs
+        .iter()
+        .map(|s| std::fs::metadata(&s.path).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let mut done = 0u64;
+    for (sid, src) in inputs.iter().enumerate() {
+        let mut reader = RecordReader::open(&src.path, reader_opts.clone())?;
+        let before = done;
+        while let Some(batch) = reader.next_batch()? {
+            for (record, origin) in batch.records.iter().zip(&batch.origins) {
+                record_text(record, fields, &mut arena.arena);
+                arena.ends.push(arena.arena.len());
+                sources.push(sid as u32);
+                index_in_file.push(origin.index);
+            }
+            if let Some(q) = q_writer.as_mut() {
+                q.write_rejections(&batch.rejections)?;
+            }
+            done = before + reader.bytes_read();
+            progress("read", done, total);
+        }
+        let stats = reader.stats();
+        counts.push(SourceCounts {
+            name: src.name.clone(),
+            path: src.path.clone(),
+            records: stats.records + stats.rejected,
+            rejected: stats.rejected,
+            ..SourceCounts::default()
+        });
+    }
+    let texts = arena.texts();
+    progress("dedup", 0, texts.len() as u64);
+    let outcome = run_scopes(&texts, &sources, inputs.len(), cfg)?;
+    drop(texts);
+    drop(arena);
+    progress("dedup", sources.len() as u64, sources.len() as u64);
+
+    // Per-source counts.
+    for (i, d) in outcome.duplicate_of.iter().enumerate() {
+        let c = &mut counts[sources[i] as usize];
+        match d {
+            None => c.kept += 1,
+            Some(d) => {
+                match d.kind {
+                    super::DupKind::Exact => c.exact_duplicates += 1,
+                    super::DupKind::Near => c.near_duplicates += 1,
+                }
+                match outcome.scope[i] {
+                    Some(Scope::Cross) => c.cross_source += 1,
+                    _ => c.within_source += 1,
+                }
+            }
+        }
+    }
+
+    // Pass 2: write the kept records in input order.
+    let mut writer = JsonlWriter::create(output)?;
+    let mut global = 0usize;
+    let mut done = 0u64;
+    for src in inputs {
+        let mut opts = reader_opts.clone();
+        opts.on_error = crate::io::OnError::Skip; // rejections were handled in pass 1
+        let mut reader = RecordReader::open(&src.path, opts)?;
+        let before = done;
+        while let Some(batch) = reader.next_batch()? {
+            let kept: Vec<Record> = batch
+                .records
+                .into_iter()
+                .enumerate()
+                .filter(|(k, _)| outcome.duplicate_of[global + k].is_none())
+                .map(|(_, r)| r)
+                .collect();
+            global += batch.origins.len();
+            writer.write_records(&kept)?;
+            done = before + reader.bytes_read();
+            progress("write", done, total);
+        }
+    }
+    if global != outcome.duplicate_of.len() {
+        return Err(Error::config(format!(
+            "input files changed between the two passes ({} records, then {global})",
+            outcome.duplicate_of.len()
+        )));
+    }
+
+    // Clusters of two or more: keeper first, then members with how they relate.
+    let n_clusters = outcome.cluster_sizes.iter().filter(|&&s| s > 1).count() as u64;
+    let mut c_writer = clusters.map(JsonlWriter::create).transpose()?;
+    if let Some(cw) = c_writer.as_mut() {
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); outcome.cluster_sizes.len()];
+        for (i, &c) in outcome.cluster.iter().enumerate() {
+            if outcome.cluster_sizes[c as usize] > 1 {
+                members[c as usize].push(i as u32);
+            }
+        }
+        let describe = |i: u32| {
+            let i = i as usize;
+            let src = &inputs[sources[i] as usize];
+            let mut v = json!({"source": src.name, "index": index_in_file[i]});
+            if let Some(d) = outcome.duplicate_of[i] {
+                let of = d.of as usize;
+                v["duplicate_of"] = json!({
+                    "source": inputs[sources[of] as usize].name,
+                    "index": index_in_file[of],
+                });
+                v["kind"] = json!(d.kind.as_str());
+                v["similarity"] = json!((d.similarity * 1e4).round() / 1e4);
+                v["scope"] = json!(match outcome.scope[i] {
+                    Some(Scope::Cross) => "cross-source",
+                    _ => "per-source",
+                });
+            }
+            v
+        };
+        let mut lines = Vec::new();
+        for (cid, m) in members.iter().enumerate().filter(|(_, m)| m.len() > 1) {
+            let keeper = outcome.keeper[m[0] as usize];
+            lines.push(json!({
+                "cluster": cid,
+                "size": m.len(),
+                "keeper": describe(keeper),
+                "duplicates": m.iter().filter(|&&i| i != keeper).map(|&i| describe(i)).collect::<Vec<_>>(),
+            }));
+        }
+        cw.write_values(&lines)?;
+    }
+
+    // Commit: side files first, the main output last.
+    if let Some(q) = q_writer {
+        q.commit()?;
+    }
+    if let Some(c) = c_writer {
+        c.commit()?;
+    }
+    writer.commit()?;
+    Ok(DedupFilesStats {
+        sources: counts,
+        within: outcome.within,
+        cross: outcome.cross,
+        clusters: n_clusters,
+    })
+}

@@ -1,0 +1,139 @@
+"""`csft-data dedup` end to end on the real Toyhom CSV plus planted near/exact copies in a
+second source: accounting, scopes, cluster links, determinism, bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+import csft_data as cd
+from csft_data.cli import main
+
+
+def read_jsonl(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def toyhom_rows(toyhom_csv: Path) -> list[dict[str, str]]:
+    text = toyhom_csv.read_bytes().decode("gbk")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.fixture()
+def planted(toyhom_rows: list[dict[str, str]], tmp_path: Path) -> Path:
+    """A second source: 30 exact copies and 30 one-character edits of long Toyhom answers,
+    plus 40 unrelated records."""
+    rng = random.Random(3)
+    distinct = {r["answer"]: r for r in toyhom_rows}  # the CSV repeats some rows
+    long_rows = [r for r in distinct.values() if len(r["answer"]) > 150]
+    out = []
+    for r in long_rows[:30]:
+        out.append({"ask": r["ask"], "answer": r["answer"], "tag": "exact"})
+    for r in long_rows[30:60]:
+        a = list(r["answer"])
+        a[rng.randrange(len(a))] = "某"
+        out.append({"ask": r["ask"], "answer": "".join(a), "tag": "near"})
+    for i in range(40):
+        out.append(
+            {
+                "ask": f"问题{i}：" + "咳嗽发热" * (i + 3),
+                "answer": f"回答编号{i}" * 30,
+                "tag": "new",
+            }
+        )
+    path = tmp_path / "planted.jsonl"
+    path.write_text("\n".join(json.dumps(o, ensure_ascii=False) for o in out) + "\n", "utf-8")
+    return path
+
+
+def run(args: list[str]) -> int:
+    return main(["dedup", *args, "--output-format", "json"])
+
+
+def test_exact_duplicates_of_the_real_csv(
+    toyhom_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, clusters = tmp_path / "out.jsonl", tmp_path / "clusters.jsonl"
+    assert run([str(toyhom_csv), "-o", str(out), "--clusters", str(clusters)]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    src = stats["sources"][0]
+    assert src["records"] == 7644
+    assert src["exact_duplicates"] == 378  # documented in shared/data/MANIFEST.md
+    assert src["records"] == src["kept"] + src["exact_duplicates"] + src["near_duplicates"]
+    assert len(read_jsonl(out)) == src["kept"]
+    lines = read_jsonl(clusters)
+    assert len(lines) == stats["clusters"]
+    removed = sum(len(c["duplicates"]) for c in lines)  # type: ignore[arg-type]
+    assert removed == src["exact_duplicates"] + src["near_duplicates"]
+
+
+def test_cross_source_duplicates_point_at_kept_records(
+    toyhom_csv: Path, planted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, clusters = tmp_path / "out.jsonl", tmp_path / "c.jsonl"
+    args = [str(toyhom_csv), str(planted), "-o", str(out), "--fields", "ask,answer"]
+    assert run([*args, "--clusters", str(clusters)]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    toy, plant = stats["sources"]
+    assert plant["records"] == 100
+    assert plant["cross_source"] == plant["exact_duplicates"] + plant["near_duplicates"]
+    assert plant["exact_duplicates"] == 30
+    assert plant["near_duplicates"] >= 29  # one-character edits of 150+ character answers
+    assert plant["kept"] >= 40
+    kept = read_jsonl(out)
+    assert sum(r.get("tag") == "new" for r in kept) == 40
+    assert len(kept) == toy["kept"] + plant["kept"]
+    for c in read_jsonl(clusters):
+        for d in c["duplicates"]:  # type: ignore[attr-defined]
+            if d["scope"] == "cross-source":
+                assert d["source"] == "planted"
+                assert d["duplicate_of"]["source"] == "样例_内科5000-6000"
+                assert d["similarity"] >= 0.8
+
+
+def test_per_source_scope_never_crosses_sources(
+    toyhom_csv: Path, planted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.jsonl"
+    args = [str(toyhom_csv), str(planted), "-o", str(out), "--fields", "ask,answer"]
+    assert run([*args, "--scope", "per-source"]) == 0
+    plant = json.loads(capsys.readouterr().out)["sources"][1]
+    assert plant["kept"] == 100 and plant["cross_source"] == 0
+
+
+def test_deterministic_outputs(toyhom_csv: Path, planted: Path, tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        d = tmp_path / name
+        args = [str(toyhom_csv), str(planted), "-o", str(d / "out.jsonl")]
+        assert run([*args, "--clusters", str(d / "c.jsonl"), "--fields", "ask,answer"]) == 0
+    for f in ("out.jsonl", "c.jsonl"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+
+
+def test_missing_field_fails_and_writes_nothing(
+    planted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out" / "kept.jsonl"
+    code = main(["dedup", str(planted), "-o", str(out), "--fields", "ask,question"])
+    assert code == 2
+    assert "field 'question'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_skip_mode_accounts_for_rejected_records(planted: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    lines = planted.read_text("utf-8").splitlines()
+    lines[5] = lines[5][:-3]  # a truncated JSON line
+    bad.write_text("\n".join(lines) + "\n", "utf-8")
+    stats = cd.dedup_files([bad], tmp_path / "out.jsonl", on_error="skip")
+    src = stats["sources"][0]
+    assert src["records"] == 100 and src["rejected"] == 1
+    assert src["records"] == src["kept"] + src["exact_duplicates"] + src["near_duplicates"] + 1
+    q = read_jsonl(Path(stats["quarantine"]))
+    assert len(q) == 1 and q[0]["line"] == 6
