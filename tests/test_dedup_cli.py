@@ -137,3 +137,15 @@ def test_skip_mode_accounts_for_rejected_records(planted: Path, tmp_path: Path) 
     assert src["records"] == src["kept"] + src["exact_duplicates"] + src["near_duplicates"] + 1
     q = read_jsonl(Path(stats["quarantine"]))
     assert len(q) == 1 and q[0]["line"] == 6
+
+
+def test_priority_keeps_the_preferred_source(
+    toyhom_csv: Path, planted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.jsonl"
+    args = [str(toyhom_csv), str(planted), "-o", str(out), "--fields", "ask,answer"]
+    assert run([*args, "--keep", "priority", "--priority", "planted"]) == 0
+    toy, plant = json.loads(capsys.readouterr().out)["sources"]
+    assert plant["kept"] == 100, "every planted record wins its cluster"
+    assert toy["cross_source"] >= 59
+    assert run([*args, "--keep", "priority", "--priority", "nosuch"]) == 2

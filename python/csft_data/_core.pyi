@@ -168,4 +168,5 @@ def dedup_files(
     on_error: str = "raise",
     batch_size: int = 4096,
     progress: Callable[[str, int, int], None] | None = None,
+    source_rank: list[int] | None = None,
 ) -> dict[str, Any]: ...

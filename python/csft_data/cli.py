@@ -161,6 +161,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         rows=args.rows,
         verify=args.verify,
         keep=args.keep,
+        priority=args.priority,
         format=args.format,
         encoding=args.encoding,
         on_error=args.on_error,
@@ -248,7 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="check candidates by true Jaccard (default on: no false positives)",
     )
-    p.add_argument("--keep", choices=["first", "longest"], default="first")
+    p.add_argument(
+        "--keep",
+        choices=["first", "longest", "priority"],
+        default="first",
+        help="keeper of each cluster: first seen, longest, or by source --priority",
+    )
+    p.add_argument(
+        "--priority",
+        type=_csv_list,
+        metavar="SRC,SRC",
+        help="with --keep priority: source names (file stems), most preferred first",
+    )
     r = p.add_argument_group("reading")
     r.add_argument("--format", choices=["jsonl", "json", "csv", "parquet"])
     r.add_argument("--encoding", default="auto")

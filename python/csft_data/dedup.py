@@ -120,6 +120,7 @@ def dedup_files(
     rows: int | None = None,
     verify: bool = True,
     keep: str = "first",
+    priority: Sequence[str] | None = None,
     format: str | None = None,
     encoding: str = "auto",
     on_error: str = "raise",
@@ -133,11 +134,22 @@ def dedup_files(
     newlines. Writes the kept records to ``output`` (JSONL, input order), one line per cluster
     of two or more records to ``clusters`` (keeper, duplicates with source, index, kind,
     similarity, scope), and in skip mode rejected records to ``quarantine``; all atomically.
-    Returns the stats: per source ``records = kept + exact + near + rejected``.
+    ``keep`` picks each cluster's keeper: ``first`` (input order), ``longest`` or ``priority``
+    (by source: ``priority`` lists source names, i.e. file stems, most preferred first; unlisted
+    sources follow in input order). Returns the stats: per source
+    ``records = kept + exact + near + rejected``.
     """
     paths = [Path(p) for p in inputs]
     if not paths:
         raise _core.ConfigError("dedup needs at least one input file")
+    names = _source_names(paths)
+    preferred = list(priority or [])
+    unknown = sorted(set(preferred) - set(names))
+    if unknown:
+        raise _core.ConfigError(f"priority names unknown sources {unknown}; sources: {names}")
+    rank = [
+        preferred.index(n) if n in preferred else len(preferred) + i for i, n in enumerate(names)
+    ]
     out = Path(output)
     if any(p.resolve() == out.resolve() for p in paths):
         raise _core.ConfigError(f"output {out} would overwrite an input")
@@ -154,7 +166,7 @@ def dedup_files(
     start = time.perf_counter()
     try:
         stats: dict[str, Any] = _core.dedup_files(
-            list(zip(paths, _source_names(paths), strict=True)),
+            list(zip(paths, names, strict=True)),
             out,
             clusters=clusters,
             quarantine=quarantine,
@@ -175,6 +187,7 @@ def dedup_files(
             on_error=on_error,
             batch_size=batch_size,
             progress=report if progress else None,
+            source_rank=rank,
         )
     finally:
         bar.close()
@@ -194,6 +207,7 @@ def dedup_files(
         "rows": rows,
         "verify": verify,
         "keep": keep,
+        "priority": preferred or None,
         "fields": list(fields) if fields is not None else None,
     }
     return stats

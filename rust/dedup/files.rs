@@ -54,6 +54,9 @@ pub struct DedupFilesConfig {
     pub scope: ScopeMode,
     /// Fields whose values make the dedup text (joined by newlines); `None` = every field.
     pub fields: Option<Vec<String>>,
+    /// Rank of each source (index into the inputs) for `KeepPolicy::Priority`; lower is
+    /// preferred. `None` = input order.
+    pub source_rank: Option<Vec<u32>>,
     pub reader: ReaderOptions,
 }
 
@@ -140,7 +143,14 @@ fn run_scopes(
     n_sources: usize,
     cfg: &DedupFilesConfig,
 ) -> Result<Outcome> {
-    let inputs = DedupInputs::default();
+    let priority: Vec<u32> = match &cfg.source_rank {
+        Some(rank) => sources.iter().map(|&s| rank[s as usize]).collect(),
+        None => sources.to_vec(),
+    };
+    let inputs = DedupInputs {
+        exact_keys: None,
+        priority: Some(&priority),
+    };
     match cfg.scope {
         ScopeMode::Both => {
             let r = dedup_two_scope(texts, sources, &inputs, &cfg.dedup)?;
@@ -186,7 +196,11 @@ fn run_scopes(
             let mut start = 0usize;
             for s in 0..n_sources as u32 {
                 let len = sources[start..].iter().take_while(|&&x| x == s).count();
-                let r = dedup(&texts[start..start + len], &inputs, &cfg.dedup)?;
+                let slice_inputs = DedupInputs {
+                    exact_keys: None,
+                    priority: Some(&priority[start..start + len]),
+                };
+                let r = dedup(&texts[start..start + len], &slice_inputs, &cfg.dedup)?;
                 let base = out.cluster_sizes.len() as u32;
                 for i in 0..len {
                     out.duplicate_of[start + i] = r.duplicate_of[i].map(|d| Duplicate {
@@ -235,6 +249,15 @@ pub fn dedup_files(
     progress: Progress<'_>,
 ) -> Result<DedupFilesStats> {
     cfg.dedup.validate()?;
+    if let Some(rank) = &cfg.source_rank {
+        if rank.len() != inputs.len() {
+            return Err(Error::config(format!(
+                "source_rank has {} entries for {} inputs",
+                rank.len(),
+                inputs.len()
+            )));
+        }
+    }
     let fields = cfg.fields.as_deref();
     let mut reader_opts = cfg.reader.clone();
     if let Some(f) = fields {

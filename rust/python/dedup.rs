@@ -142,7 +142,7 @@ fn stats_json(s: &DedupStats) -> serde_json::Value {
     inputs, output, *, clusters=None, quarantine=None, fields=None, scope="both",
     threshold=0.8, num_perm=128, ngram=5, word_ngram=3, mode="auto", seed=1, bands=None,
     rows=None, verify=true, keep="first", format=None, encoding="auto", on_error="raise",
-    batch_size=4096, progress=None,
+    batch_size=4096, progress=None, source_rank=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn dedup_files<'py>(
@@ -168,6 +168,7 @@ pub fn dedup_files<'py>(
     on_error: &str,
     batch_size: usize,
     progress: Option<Py<PyAny>>,
+    source_rank: Option<Vec<u32>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let dedup = DedupConfig {
         mode: ShingleMode::parse(mode).py_err()?,
@@ -186,6 +187,7 @@ pub fn dedup_files<'py>(
         dedup,
         scope: ScopeMode::parse(scope).py_err()?,
         fields,
+        source_rank,
         reader: reader_options(format, encoding, "auto", on_error, None, batch_size, None)?,
     };
     let files: Vec<SourceFile> = inputs
