@@ -149,3 +149,14 @@ def test_priority_keeps_the_preferred_source(
     assert plant["kept"] == 100, "every planted record wins its cluster"
     assert toy["cross_source"] >= 59
     assert run([*args, "--keep", "priority", "--priority", "nosuch"]) == 2
+
+
+def test_identical_records_are_exact_duplicates(tmp_path: Path) -> None:
+    src = tmp_path / "same.jsonl"
+    row = json.dumps({"q": "高血压患者能吃党参吗？", "a": "可以。" * 20}, ensure_ascii=False)
+    src.write_text(f"{row}\n{row}\n{row}\n", "utf-8")
+    clusters = tmp_path / "c.jsonl"
+    stats = cd.dedup_files([src], tmp_path / "out.jsonl", clusters=clusters)
+    assert stats["sources"][0]["exact_duplicates"] == 2
+    (cluster,) = read_jsonl(clusters)
+    assert [d["kind"] for d in cluster["duplicates"]] == ["exact", "exact"]  # type: ignore[index]

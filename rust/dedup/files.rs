@@ -97,13 +97,16 @@ struct Outcome {
 /// The dedup text of a record: the chosen fields' values (strings as they are, other values as
 /// JSON), joined by newlines and cleaned of line-ending, control and whitespace noise.
 fn record_text(record: &Record, fields: Option<&[String]>, out: &mut String) {
+    let start = out.len();
     let mut push = |v: &Value| {
-        if !out.is_empty() {
+        if v.is_null() {
+            return;
+        }
+        if out.len() > start {
             out.push('\n');
         }
         match v {
             Value::String(s) => out.push_str(&normalize_text(s, &TextOptions::default())),
-            Value::Null => {}
             other => out.push_str(&other.to_string()),
         }
     };
@@ -410,4 +413,23 @@ pub fn dedup_files(
         cross: outcome.cross,
         clusters: n_clusters,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn record_text_joins_fields_of_one_record_only() {
+        let r = json!({"a": " x ", "b": 3, "c": null, "d": "y"});
+        let mut arena = String::from("earlier record");
+        let before = arena.len();
+        record_text(r.as_object().unwrap(), None, &mut arena);
+        assert_eq!(&arena[before..], "x\n3\ny");
+        let fields = vec!["d".to_string(), "a".to_string()];
+        let mut one = String::new();
+        record_text(r.as_object().unwrap(), Some(&fields), &mut one);
+        assert_eq!(one, "y\nx");
+    }
 }
