@@ -42,6 +42,7 @@ format: ## apply rustfmt and ruff format
 	$(PYTHON) -m ruff check --fix python tests benches
 
 .PHONY: bench
-bench: ## benchmarks against the peers (OpenCC, ...); prints MB/s, ratios, peak memory
+bench: ## benchmarks against the peers (OpenCC, datasketch, rensa, ...): MB/s, ratios, peak memory
 	$(PYTHON) benches/bench_convert.py
 	$(PYTHON) benches/bench_read.py
+	$(PYTHON) benches/bench_dedup.py
