@@ -437,7 +437,7 @@ fn config_errors_are_reported() {
 /// Throughput of signatures + LSH on 100k texts of ~230 chars (release:
 /// `cargo test --release --lib dedup -- --ignored --nocapture`).
 #[test]
-#[ignore]
+#[ignore = "speed measurement: run with --release -- --ignored --nocapture"]
 #[allow(clippy::print_stdout)]
 fn bench_signatures_and_lsh_100k() {
     let src = huatuo();

@@ -1161,7 +1161,7 @@ fn scaled(src: &[u8], head: usize, end: usize, sep: &[u8], tail: &[u8]) -> Vec<u
 }
 
 #[test]
-#[ignore]
+#[ignore = "speed measurement: run with --release -- --ignored --nocapture (set IO_BENCH_DIR)"]
 #[allow(clippy::print_stderr)]
 fn throughput() {
     use std::time::Instant;
