@@ -286,6 +286,26 @@ impl JsonReader {
         Ok(())
     }
 
+    /// After a record: `,` (another record follows) or `close`, the end of the top level.
+    fn after_record(&mut self, b: u8, close: u8) -> Result<(), Stop> {
+        if b == b',' {
+            self.pos += 1;
+            self.need_sep = false;
+            Ok(())
+        } else if b == close {
+            self.pos += 1;
+            self.top = Top::After;
+            Ok(())
+        } else {
+            Err(self.fatal(format!(
+                "expected ',' or '{}' after record {}, found {}",
+                close as char,
+                self.index - 1,
+                describe(b)
+            )))
+        }
+    }
+
     /// Advances the top-level state machine by one step.
     fn step(&mut self) -> Result<(), Stop> {
         match self.top {
@@ -314,23 +334,7 @@ impl JsonReader {
                     );
                 };
                 if self.need_sep {
-                    return match b {
-                        b',' => {
-                            self.pos += 1;
-                            self.need_sep = false;
-                            Ok(())
-                        }
-                        b']' => {
-                            self.pos += 1;
-                            self.top = Top::After;
-                            Ok(())
-                        }
-                        _ => Err(self.fatal(format!(
-                            "expected ',' or ']' after record {}, found {}",
-                            self.index - 1,
-                            describe(b)
-                        ))),
-                    };
+                    return self.after_record(b, b']');
                 }
                 match b {
                     b']' => {
@@ -350,23 +354,7 @@ impl JsonReader {
                     );
                 };
                 if self.need_sep {
-                    return match b {
-                        b',' => {
-                            self.pos += 1;
-                            self.need_sep = false;
-                            Ok(())
-                        }
-                        b'}' => {
-                            self.pos += 1;
-                            self.top = Top::After;
-                            Ok(())
-                        }
-                        _ => Err(self.fatal(format!(
-                            "expected ',' or '}}' after record {}, found {}",
-                            self.index - 1,
-                            describe(b)
-                        ))),
-                    };
+                    return self.after_record(b, b'}');
                 }
                 match b {
                     b'}' => {
