@@ -13,10 +13,13 @@
 //! linked to the bucket's lowest index — enough for union-find, linear in bucket size) or as all
 //! pairs (quadratic; for verification and tests).
 
+use std::sync::{Mutex, PoisonError};
+
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use super::minhash::Signatures;
+use super::minhash::{signatures, MinHashParams, Signatures};
+use super::shingle::TextKind;
 use crate::error::{Error, Result};
 
 /// Integral of `f` over [a, b] by adaptive Simpson quadrature with absolute tolerance `eps`.
@@ -83,22 +86,56 @@ pub fn false_negative_probability(threshold: f64, bands: usize, rows: usize) -> 
 }
 
 /// datasketch's `_optimal_param`: the (bands, rows) with bands·rows ≤ `num_perm` minimizing
-/// `fp_weight · FP + fn_weight · FN` (first minimum in (b, r) order on ties).
+/// `fp_weight · FP + fn_weight · FN` (first minimum in (b, r) order on ties). The search takes
+/// ~0.1 s at 128 permutations, so results are remembered for the life of the process.
 pub fn optimal_params(
     threshold: f64,
     num_perm: usize,
     fp_weight: f64,
     fn_weight: f64,
 ) -> (usize, usize) {
+    type Key = (u64, usize, u64, u64);
+    static CACHE: Mutex<Vec<(Key, (usize, usize))>> = Mutex::new(Vec::new());
+    let key = (
+        threshold.to_bits(),
+        num_perm,
+        fp_weight.to_bits(),
+        fn_weight.to_bits(),
+    );
+    let cached =
+        |cache: &Vec<(Key, (usize, usize))>| cache.iter().find(|(k, _)| *k == key).map(|&(_, v)| v);
+    if let Some(v) = cached(&CACHE.lock().unwrap_or_else(PoisonError::into_inner)) {
+        return v;
+    }
+    let v = search_params(threshold, num_perm, fp_weight, fn_weight);
+    CACHE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push((key, v));
+    v
+}
+
+fn search_params(
+    threshold: f64,
+    num_perm: usize,
+    fp_weight: f64,
+    fn_weight: f64,
+) -> (usize, usize) {
+    // Errors of every (b, r) in parallel, then the first minimum in (b, r) order.
+    let errors: Vec<(f64, (usize, usize))> = (1..=num_perm)
+        .into_par_iter()
+        .flat_map_iter(|b| {
+            (1..=num_perm / b).map(move |r| {
+                let fp = false_positive_probability(threshold, b, r);
+                let fnp = false_negative_probability(threshold, b, r);
+                (fp * fp_weight + fnp * fn_weight, (b, r))
+            })
+        })
+        .collect();
     let mut best = (f64::INFINITY, (0, 0));
-    for b in 1..=num_perm {
-        for r in 1..=num_perm / b {
-            let fp = false_positive_probability(threshold, b, r);
-            let fnp = false_negative_probability(threshold, b, r);
-            let err = fp * fp_weight + fnp * fn_weight;
-            if err < best.0 {
-                best = (err, (b, r));
-            }
+    for (err, br) in errors {
+        if err < best.0 {
+            best = (err, br);
         }
     }
     best.1
@@ -150,6 +187,106 @@ pub fn band_key(row: &[u32], band: usize, rows: usize, scratch: &mut Vec<u8>) ->
         scratch.extend_from_slice(&v.to_le_bytes());
     }
     xxh3_64_with_seed(scratch, band as u64)
+}
+
+/// Band keys of a batch: a row-major `len × bands` matrix of u64 and each text's kind. This is
+/// all LSH needs (112 bytes a text at 14 bands, against 512 for a 128-permutation signature), so
+/// dedup keeps these and lets the signatures go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BandKeys {
+    bands: usize,
+    rows: usize,
+    keys: Vec<u64>,
+    kinds: Vec<TextKind>,
+}
+
+/// Texts signed at a time by [`BandKeys::compute`], bounding the signature memory.
+const SIGN_CHUNK: usize = 1 << 16;
+
+impl BandKeys {
+    /// The keys of signatures already computed. Panics when `bands · rows` exceeds their
+    /// `num_perm`.
+    pub fn from_signatures(sigs: &Signatures, bands: usize, rows: usize) -> Self {
+        assert!(
+            bands * rows <= sigs.num_perm(),
+            "bands·rows exceeds num_perm"
+        );
+        let mut keys = vec![0u64; sigs.len() * bands];
+        if bands > 0 {
+            keys.par_chunks_mut(bands).enumerate().for_each_init(
+                || Vec::with_capacity(rows * 4),
+                |scratch, (i, out)| {
+                    let row = sigs.row(i);
+                    for (b, k) in out.iter_mut().enumerate() {
+                        *k = band_key(row, b, rows, scratch);
+                    }
+                },
+            );
+        }
+        Self {
+            bands,
+            rows,
+            keys,
+            kinds: sigs.kinds().to_vec(),
+        }
+    }
+
+    /// Signatures of `texts`, chunk by chunk, reduced to band keys: never more than
+    /// `SIGN_CHUNK` signatures are held at once.
+    pub fn compute(
+        texts: &[&str],
+        params: &MinHashParams,
+        bands: usize,
+        rows: usize,
+    ) -> Result<Self> {
+        params.validate()?;
+        let mut out = Self {
+            bands,
+            rows,
+            keys: Vec::with_capacity(texts.len() * bands),
+            kinds: Vec::with_capacity(texts.len()),
+        };
+        for chunk in texts.chunks(SIGN_CHUNK) {
+            let part = Self::from_signatures(&signatures(chunk, params)?, bands, rows);
+            out.keys.extend_from_slice(&part.keys);
+            out.kinds.extend_from_slice(&part.kinds);
+        }
+        Ok(out)
+    }
+
+    pub fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
+    pub fn bands(&self) -> usize {
+        self.bands
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The `bands` keys of text `i`.
+    pub fn row(&self, i: usize) -> &[u64] {
+        &self.keys[i * self.bands..(i + 1) * self.bands]
+    }
+
+    pub fn kinds(&self) -> &[TextKind] {
+        &self.kinds
+    }
+
+    pub fn kind(&self, i: usize) -> TextKind {
+        self.kinds[i]
+    }
+
+    /// Whether text `i` has shingles (may enter LSH).
+    pub fn is_indexable(&self, i: usize) -> bool {
+        self.kinds[i] == TextKind::Normal
+    }
 }
 
 /// How candidate pairs are drawn from a bucket.
@@ -208,42 +345,28 @@ impl Buckets {
 
 /// Buckets of the indexable texts among `subset` (all texts when `None`), grouped by band key
 /// and, when `labels` is given, by `labels[i]` too.
-///
-/// Panics when `bands · rows` exceeds the signatures' `num_perm`.
-pub fn buckets(
-    sigs: &Signatures,
-    bands: usize,
-    rows: usize,
-    subset: Option<&[u32]>,
-    labels: Option<&[u32]>,
-) -> Buckets {
-    assert!(
-        bands * rows <= sigs.num_perm(),
-        "bands·rows exceeds num_perm"
-    );
+pub fn buckets(keys: &BandKeys, subset: Option<&[u32]>, labels: Option<&[u32]>) -> Buckets {
     let all: Vec<u32>;
     let subset = match subset {
         Some(s) => s,
         None => {
-            all = (0..sigs.len() as u32).collect();
+            all = (0..keys.len() as u32).collect();
             &all
         }
     };
     let members: Vec<u32> = subset
         .iter()
         .copied()
-        .filter(|&i| sigs.is_indexable(i as usize))
+        .filter(|&i| keys.is_indexable(i as usize))
         .collect();
-    let mut groups: Vec<Vec<u32>> = (0..bands)
+    let mut groups: Vec<Vec<u32>> = (0..keys.bands())
         .into_par_iter()
         .flat_map_iter(|band| {
-            let mut scratch = Vec::with_capacity(rows * 4);
             let mut keyed: Vec<(u32, u64, u32)> = members
                 .iter()
                 .map(|&i| {
                     let label = labels.map_or(0, |l| l[i as usize]);
-                    let key = band_key(sigs.row(i as usize), band, rows, &mut scratch);
-                    (label, key, i)
+                    (label, keys.row(i as usize)[band], i)
                 })
                 .collect();
             keyed.sort_unstable();
@@ -278,13 +401,12 @@ pub fn candidate_pairs(
     rows: usize,
     mode: PairMode,
 ) -> Vec<(u32, u32)> {
-    buckets(sigs, bands, rows, None, None).pairs(mode)
+    buckets(&BandKeys::from_signatures(sigs, bands, rows), None, None).pairs(mode)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dedup::minhash::{signatures, MinHashParams};
 
     /// (threshold, num_perm, bands, rows) from datasketch 2.0.0's `_optimal_param(t, n, 0.5, 0.5)`
     /// (scipy 1.17.1), thresholds 0.05..0.95 step 0.05.
@@ -375,13 +497,18 @@ mod tests {
             "短",
         ];
         let sigs = signatures(&texts, &MinHashParams::default()).unwrap();
-        let b = buckets(&sigs, 16, 8, None, None);
+        let keys = BandKeys::from_signatures(&sigs, 16, 8);
+        assert_eq!(
+            keys,
+            BandKeys::compute(&texts, &MinHashParams::default(), 16, 8).unwrap()
+        );
+        let b = buckets(&keys, None, None);
         assert_eq!(b.len(), 1, "identical buckets collapse");
         assert_eq!(b.get(0), &[0, 1]);
         assert_eq!(candidate_pairs(&sigs, 16, 8, PairMode::All), vec![(0, 1)]);
-        let split = buckets(&sigs, 16, 8, None, Some(&[0, 1, 0, 0, 0]));
+        let split = buckets(&keys, None, Some(&[0, 1, 0, 0, 0]));
         assert!(split.is_empty(), "different labels never share a bucket");
-        let sub = buckets(&sigs, 16, 8, Some(&[1, 2]), None);
+        let sub = buckets(&keys, Some(&[1, 2]), None);
         assert!(sub.is_empty());
     }
 

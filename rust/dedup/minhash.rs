@@ -6,7 +6,9 @@
 //! `seed`. For 32-bit keys this is Dietzfelbinger's multiply-add-shift family, which is strongly
 //! universal (2-independent) — unlike rensa's 64-bit-key multiply-shift — and it costs one 64-bit
 //! multiply, an add and a shift per (shingle, permutation), against datasketch's
-//! `(a·h + b) mod (2^61 − 1)`, which needs 128-bit arithmetic. Values are 32-bit, so a signature
+//! `(a·h + b) mod (2^61 − 1)`, which needs 128-bit arithmetic. The kernel computes it as two
+//! 32-bit multiplies so that it vectorizes (16 permutations a block; AVX2 or AVX-512 picked at run
+//! time on x86-64): ~0.13 ns per (shingle, permutation) on one AVX-512 core, against ~0.8 scalar. Values are 32-bit, so a signature
 //! of 128 permutations is 512 bytes. Folding shingle hashes to 32 bits makes two distinct
 //! shingles look equal with probability 2^-32 per pair: negligible for texts of a few thousand
 //! shingles. The estimate's accuracy is checked against exact Jaccard in the tests.
@@ -37,6 +39,9 @@ pub fn splitmix64(state: &mut u64) -> u64 {
 pub struct Permutations {
     a: Vec<u64>,
     b: Vec<u64>,
+    /// `a` split into its low and high 32-bit halves, for the vectorized kernel.
+    a_lo: Vec<u32>,
+    a_hi: Vec<u32>,
 }
 
 impl Permutations {
@@ -48,7 +53,9 @@ impl Permutations {
             a.push(splitmix64(&mut state));
             b.push(splitmix64(&mut state));
         }
-        Self { a, b }
+        let a_lo = a.iter().map(|&v| v as u32).collect();
+        let a_hi = a.iter().map(|&v| (v >> 32) as u32).collect();
+        Self { a, b, a_lo, a_hi }
     }
 
     pub fn len(&self) -> usize {
@@ -62,43 +69,144 @@ impl Permutations {
     /// Writes the signature of the shingle hashes `hashes` into `out` (`out.len()` must equal
     /// `self.len()`). An empty set gives all `u32::MAX`.
     pub fn sign(&self, hashes: &[u64], out: &mut [u32]) {
+        let keys: Vec<u32> = hashes.iter().map(|&h| h as u32).collect();
+        self.sign_keys(&keys, out);
+    }
+
+    /// [`Self::sign`] on the shingle hashes already folded to their low 32 bits.
+    pub fn sign_keys(&self, keys: &[u32], out: &mut [u32]) {
         assert_eq!(out.len(), self.a.len(), "signature length != num_perm");
-        // Blocks of 8 permutations with their minima held in registers, shingles in the inner
-        // loop: ~3x faster than one pass over all permutations per shingle on baseline x86-64.
-        const BLOCK: usize = 8;
         let blocks = out.len() / BLOCK * BLOCK;
         let (head, tail) = out.split_at_mut(blocks);
-        for ((o, a), b) in head
-            .chunks_exact_mut(BLOCK)
-            .zip(self.a.chunks_exact(BLOCK))
-            .zip(self.b.chunks_exact(BLOCK))
-        {
-            let mut m = [u32::MAX; BLOCK];
-            for &h in hashes {
-                let x = h & 0xffff_ffff;
-                for j in 0..BLOCK {
-                    m[j] = m[j].min(permute(a[j], b[j], x));
-                }
-            }
-            o.copy_from_slice(&m);
-        }
+        kernel::sign_blocks(
+            &self.a_lo[..blocks],
+            &self.a_hi[..blocks],
+            &self.b[..blocks],
+            keys,
+            head,
+        );
         for ((o, &a), &b) in tail
             .iter_mut()
             .zip(&self.a[blocks..])
             .zip(&self.b[blocks..])
         {
-            *o = hashes
+            *o = keys
                 .iter()
-                .map(|&h| permute(a, b, h & 0xffff_ffff))
+                .map(|&x| permute(a, b, u64::from(x)))
                 .fold(u32::MAX, u32::min);
         }
     }
 }
 
+/// Permutations per block: their minima stay in vector registers while the keys stream by.
+const BLOCK: usize = 16;
+
 /// Multiply-add-shift of a 32-bit key `x`.
 #[inline(always)]
 fn permute(a: u64, b: u64, x: u64) -> u32 {
     (a.wrapping_mul(x).wrapping_add(b) >> 32) as u32
+}
+
+/// The block kernel. `(a·x + b) mod 2^64 >> 32` equals `((a_lo·x + b) mod 2^64 >> 32) +
+/// a_hi·x (mod 2^32)` for a 32-bit `x` (`a_hi·x·2^32` leaves the low half alone), so each lane
+/// needs one 32×32→64 multiply (`pmuludq`) and one 32-bit multiply (`pmulld`) instead of a 64-bit
+/// one, which x86 has no vector form of before AVX-512. The results are bit-identical to
+/// [`permute`]. On x86-64 the same code is compiled a second time for AVX2 and chosen at run time.
+mod kernel {
+    use super::BLOCK;
+
+    #[inline(always)]
+    fn blocks_generic(a_lo: &[u32], a_hi: &[u32], b: &[u64], keys: &[u32], out: &mut [u32]) {
+        for (((o, lo), hi), b) in out
+            .chunks_exact_mut(BLOCK)
+            .zip(a_lo.chunks_exact(BLOCK))
+            .zip(a_hi.chunks_exact(BLOCK))
+            .zip(b.chunks_exact(BLOCK))
+        {
+            let mut m = [u32::MAX; BLOCK];
+            for &x in keys {
+                for j in 0..BLOCK {
+                    let low = ((u64::from(lo[j]) * u64::from(x)).wrapping_add(b[j]) >> 32) as u32;
+                    m[j] = m[j].min(low.wrapping_add(hi[j].wrapping_mul(x)));
+                }
+            }
+            o.copy_from_slice(&m);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn blocks_avx2(a_lo: &[u32], a_hi: &[u32], b: &[u64], keys: &[u32], out: &mut [u32]) {
+        blocks_generic(a_lo, a_hi, b, keys, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw")]
+    fn blocks_avx512(a_lo: &[u32], a_hi: &[u32], b: &[u64], keys: &[u32], out: &mut [u32]) {
+        blocks_generic(a_lo, a_hi, b, keys, out);
+    }
+
+    /// Signs `out.len()` (a multiple of [`BLOCK`]) permutations with the best kernel the CPU has.
+    #[allow(unsafe_code)]
+    pub(super) fn sign_blocks(
+        a_lo: &[u32],
+        a_hi: &[u32],
+        b: &[u64],
+        keys: &[u32],
+        out: &mut [u32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::env::var_os("CSFT_NO_AVX512").is_none()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+        {
+            // SAFETY: the CPU supports these AVX-512 subsets, checked just above.
+            return unsafe { blocks_avx512(a_lo, a_hi, b, keys, out) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { blocks_avx2(a_lo, a_hi, b, keys, out) };
+        }
+        blocks_generic(a_lo, a_hi, b, keys, out);
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// Every kernel this CPU can run gives the scalar multiply-add-shift minima.
+        #[test]
+        #[allow(unsafe_code)]
+        fn kernels_agree_with_the_scalar_formula() {
+            let perms = crate::dedup::minhash::Permutations::new(2 * BLOCK, 7);
+            let keys: Vec<u32> = (0..300u32)
+                .map(|i| i.wrapping_mul(0x85eb_ca6b) ^ 0x5bd1)
+                .collect();
+            let want: Vec<u32> = (0..2 * BLOCK)
+                .map(|i| {
+                    keys.iter()
+                        .map(|&x| super::super::permute(perms.a[i], perms.b[i], u64::from(x)))
+                        .min()
+                        .unwrap()
+                })
+                .collect();
+            let run = |f: &dyn Fn(&mut [u32])| {
+                let mut out = vec![0u32; 2 * BLOCK];
+                f(&mut out);
+                assert_eq!(out, want);
+            };
+            run(&|o| blocks_generic(&perms.a_lo, &perms.a_hi, &perms.b, &keys, o));
+            run(&|o| sign_blocks(&perms.a_lo, &perms.a_hi, &perms.b, &keys, o));
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 is present.
+                run(&|o| unsafe { blocks_avx2(&perms.a_lo, &perms.a_hi, &perms.b, &keys, o) });
+            }
+        }
+    }
 }
 
 /// MinHash parameters: shingling, number of permutations and their seed.
@@ -196,10 +304,12 @@ pub fn signatures(texts: &[&str], params: &MinHashParams) -> Result<Signatures> 
         .zip(kinds.par_iter_mut())
         .zip(texts.par_iter())
         .for_each_init(
-            || (Shingler::new(params.shingle), Vec::new()),
-            |(shingler, buf), ((row, kind), text)| {
+            || (Shingler::new(params.shingle), Vec::new(), Vec::new()),
+            |(shingler, buf, keys), ((row, kind), text)| {
                 *kind = shingler.shingle_unsorted(text, buf);
-                perms.sign(buf, row);
+                keys.clear();
+                keys.extend(buf.iter().map(|&h| h as u32));
+                perms.sign_keys(keys, row);
             },
         );
     Ok(Signatures {
@@ -210,7 +320,7 @@ pub fn signatures(texts: &[&str], params: &MinHashParams) -> Result<Signatures> 
 }
 
 /// Exact Jaccard similarity of two sorted, deduplicated hash sets (two empty sets: 1.0).
-pub fn jaccard(a: &[u64], b: &[u64]) -> f64 {
+pub fn jaccard<T: Ord>(a: &[T], b: &[T]) -> f64 {
     if a.is_empty() && b.is_empty() {
         return 1.0;
     }
@@ -284,11 +394,37 @@ mod tests {
     #[test]
     fn exact_jaccard() {
         assert_eq!(jaccard(&[1, 2, 3, 4], &[3, 4, 5, 6]), 2.0 / 6.0);
-        assert_eq!(jaccard(&[], &[]), 1.0);
-        assert_eq!(jaccard(&[1], &[]), 0.0);
+        assert_eq!(jaccard::<u64>(&[], &[]), 1.0);
+        assert_eq!(jaccard::<u64>(&[1], &[]), 0.0);
         let sp = ShingleParams::default();
         let a = shingle_set("患者头痛发热咳嗽三天，伴有咽痛", &sp).1;
         assert_eq!(jaccard(&a, &a), 1.0);
+    }
+
+    /// Kernel speed alone, best of 7 (`cargo test --release --lib minhash -- --ignored
+    /// --nocapture`; `CSFT_NO_AVX512=1` to time the AVX2 kernel on an AVX-512 machine).
+    #[test]
+    #[ignore = "speed measurement: run with --release -- --ignored --nocapture"]
+    #[allow(clippy::print_stdout)]
+    fn bench_sign_kernel() {
+        let perms = Permutations::new(128, 1);
+        let keys: Vec<u32> = (0..226u32).map(|i| i.wrapping_mul(0x9e37_79b9)).collect();
+        let mut out = vec![0u32; 128];
+        let n = 20_000;
+        let best = (0..7)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                for _ in 0..n {
+                    perms.sign_keys(std::hint::black_box(&keys), &mut out);
+                }
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        println!(
+            "sign: {:.2} us per 226-shingle record, {:.3} ns per (shingle, permutation)",
+            best / n as f64 * 1e6,
+            best / (n * 226 * 128) as f64 * 1e9
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ use rustc_hash::FxHashMap;
 
 pub use cluster::{KeepPolicy, Preference, UnionFind};
 pub use exact::exact_duplicates;
-pub use lsh::{optimal_params, Buckets, PairMode};
+pub use lsh::{optimal_params, BandKeys, Buckets, PairMode};
 pub use minhash::{estimate_jaccard, jaccard, signatures, MinHashParams, Signatures};
 pub use shingle::{ShingleMode, ShingleParams, TextKind};
 pub use verify::{MAX_CENTERS, MAX_LEADERS};
@@ -182,9 +182,9 @@ pub struct DedupStats {
     pub rows: usize,
     /// LSH buckets of two or more distinct member lists.
     pub buckets: usize,
-    /// Links made (union-find merges unverified; verified pairs when verifying).
+    /// Pairs linked in buckets (similarity ≥ threshold).
     pub links: usize,
-    /// Exact Jaccard computations (verification only).
+    /// Similarity computations (true Jaccard when verifying, else signature estimates).
     pub jaccard_checks: usize,
 }
 
@@ -265,7 +265,7 @@ pub fn dedup(texts: &[&str], inputs: &DedupInputs<'_>, cfg: &DedupConfig) -> Res
         duplicate_of,
         cluster,
         cluster_sizes,
-        kinds: prep.sigs.kinds().to_vec(),
+        kinds: prep.keys.kinds().to_vec(),
         stats,
     })
 }
@@ -315,7 +315,7 @@ pub fn dedup_two_scope(
         final_keeper,
         cluster,
         cluster_sizes,
-        kinds: prep.sigs.kinds().to_vec(),
+        kinds: prep.keys.kinds().to_vec(),
         within,
         cross,
     })
@@ -339,12 +339,13 @@ fn cluster_ids(keeper: &[u32]) -> (Vec<u32>, Vec<u32>) {
     (ids, sizes)
 }
 
-/// What every scope of a run shares: keys, hashes, signatures, lengths.
+/// What every scope of a run shares: exact keys and their hashes, band keys, lengths. The
+/// signatures themselves are not kept (see [`BandKeys::compute`]).
 struct Prepared<'a> {
     texts: &'a [&'a str],
-    keys: &'a [&'a str],
+    exact_keys: &'a [&'a str],
     key_hashes: Vec<u128>,
-    sigs: Signatures,
+    keys: BandKeys,
     lengths: Option<Vec<u32>>,
     ranks: Option<&'a [u32]>,
     cfg: DedupConfig,
@@ -359,11 +360,11 @@ impl<'a> Prepared<'a> {
         if n >= u32::MAX as usize {
             return Err(Error::config("at most 2^32 - 2 texts per dedup run"));
         }
-        let keys = inputs.exact_keys.unwrap_or(texts);
-        if keys.len() != n {
+        let exact_keys = inputs.exact_keys.unwrap_or(texts);
+        if exact_keys.len() != n {
             return Err(Error::config(format!(
                 "{} exact keys for {n} texts",
-                keys.len()
+                exact_keys.len()
             )));
         }
         if let Some(p) = inputs.priority {
@@ -385,9 +386,9 @@ impl<'a> Prepared<'a> {
         });
         Ok(Self {
             texts,
-            keys,
-            key_hashes: exact::key_hashes(keys),
-            sigs: signatures(texts, &cfg.minhash_params())?,
+            exact_keys,
+            key_hashes: exact::key_hashes(exact_keys),
+            keys: BandKeys::compute(texts, &cfg.minhash_params(), bands, rows)?,
             lengths,
             ranks: inputs.priority,
             cfg: *cfg,
@@ -411,7 +412,7 @@ impl<'a> Prepared<'a> {
             ..DedupStats::default()
         };
         for &i in active {
-            match self.sigs.kind(i as usize) {
+            match self.keys.kind(i as usize) {
                 TextKind::Short => stats.short += 1,
                 TextKind::Empty => stats.empty += 1,
                 TextKind::Normal => {}
@@ -419,7 +420,8 @@ impl<'a> Prepared<'a> {
         }
 
         // 1. Exact groups, each represented by its preferred member.
-        let firsts = exact::exact_duplicates_among(self.keys, &self.key_hashes, active, labels);
+        let firsts =
+            exact::exact_duplicates_among(self.exact_keys, &self.key_hashes, active, labels);
         let mut grouped: Vec<(u32, u32)> = active
             .iter()
             .zip(&firsts)
@@ -437,7 +439,7 @@ impl<'a> Prepared<'a> {
         reps.sort_unstable();
 
         // 2-3. Near-duplicates among the representatives.
-        let buckets = lsh::buckets(&self.sigs, self.bands, self.rows, Some(&reps), labels);
+        let buckets = lsh::buckets(&self.keys, Some(&reps), labels);
         stats.buckets = buckets.len();
         let (links, link_stats) = if self.cfg.verify {
             verify::link_verified(
@@ -448,7 +450,13 @@ impl<'a> Prepared<'a> {
                 &pref,
             )
         } else {
-            verify::link_unverified(self.texts.len(), &buckets, &self.sigs, &pref)
+            verify::link_estimated(
+                self.texts,
+                &buckets,
+                &self.cfg.minhash_params(),
+                self.cfg.threshold,
+                &pref,
+            )?
         };
         stats.links = link_stats.edges;
         stats.jaccard_checks = link_stats.jaccard_checks;

@@ -1,35 +1,33 @@
-//! Linking LSH buckets into near-duplicate groups, with or without exact verification.
+//! Linking LSH buckets into near-duplicate groups by a pairwise similarity: the true Jaccard of
+//! the shingle sets (verified, the default) or the signature estimate (`verify = false`, no
+//! shingle sets held; its errors are the estimate's, ~0.035 at J = 0.8 with 128 permutations).
 //!
-//! Without verification, every bucket member is linked to the bucket's lowest index (a star:
-//! the same connected components as all pairs, at linear cost), union-find makes clusters, the
-//! preferred member of each cluster is kept and every other member is reported against it with
-//! the signature-estimated Jaccard (which chaining can leave below the threshold).
+//! Guarantee with verification: *every removed record has true Jaccard ≥ threshold with the
+//! record it is reported against, and that record is kept* (with the estimate, the same holds
+//! for the estimated similarity). Two steps, whichever the similarity:
 //!
-//! With verification, only pairs whose true Jaccard on shingle sets is ≥ threshold link, and the
-//! guarantee is: *every removed record has true Jaccard ≥ threshold with the record it is
-//! reported against, and that record is kept.* Two steps:
-//!
-//! 1. Linking (blocking). A star is no longer enough (a non-matching lowest member would cut the
-//!    others apart), and all pairs are quadratic in giant buckets. So each bucket is scanned in
-//!    index order keeping a list of *leaders*: a member is compared with the leaders in order and
-//!    linked to the first it matches; one matching none becomes a new leader (at most
-//!    `MAX_LEADERS`; past that it stays unlinked in that bucket). A true pair can thus miss its
-//!    link in one bucket only when one of them matched an earlier leader instead (it is then in
-//!    that leader's component, and the pair usually meets alone in another band: a pair at
-//!    J ≥ 0.85 shares most of its bands), or when the bucket has more than `MAX_LEADERS`
-//!    mutually dissimilar members.
-//! 2. Grouping. Verified links make union-find components, which may chain (A~B, B~C, A≁C). Each
+//! 1. Linking (blocking). Linking whole buckets would chain unrelated texts through shared bands,
+//!    and all pairs are quadratic in giant buckets. So each bucket is scanned in index order
+//!    keeping a list of *leaders*: a member is compared with the leaders in order and linked to
+//!    the first it matches; one matching none becomes a new leader (at most `MAX_LEADERS`; past
+//!    that it stays unlinked in that bucket). A true pair can thus miss its link in one bucket
+//!    only when one of them matched an earlier leader instead (it is then in that leader's
+//!    component, and the pair usually meets alone in another band: a pair at J ≥ 0.85 shares
+//!    most of its bands), or when the bucket has more than `MAX_LEADERS` mutually dissimilar
+//!    members.
+//! 2. Grouping. Links make union-find components, which may chain (A~B, B~C, A≁C). Each
 //!    component is split greedily: members best-first by keep policy; each joins the first
-//!    *center* it matches (true Jaccard ≥ threshold, at most `MAX_CENTERS` centers tried),
-//!    else becomes a center itself and is kept. Chained members too far from every center are
-//!    kept — that is the recall given up for the guarantee above.
+//!    *center* it matches (similarity ≥ threshold, at most `MAX_CENTERS` centers tried), else
+//!    becomes a center itself and is kept. Chained members too far from every center are kept —
+//!    that is the recall given up for the guarantee above.
 
 use rayon::prelude::*;
 
 use super::cluster::{Preference, UnionFind};
 use super::lsh::Buckets;
-use super::minhash::{jaccard, Signatures};
+use super::minhash::{jaccard, signatures, MinHashParams};
 use super::shingle::{ShingleParams, Shingler};
+use crate::error::Result;
 
 /// Leaders kept per bucket when verifying.
 pub const MAX_LEADERS: usize = 32;
@@ -60,6 +58,57 @@ fn components(uf: &mut UnionFind, members: &[u32]) -> Vec<Vec<u32>> {
     comps
 }
 
+/// Shingle sets of the records in buckets, folded to 32 bits (as the signatures are: two
+/// distinct shingles of a pair collide with probability ~2^-32, far below what moves a Jaccard
+/// across a threshold), sorted and deduplicated, in flat chunks: 4 bytes a shingle, no
+/// allocation per record.
+struct SetStore {
+    chunks: Vec<(Vec<u32>, Vec<u32>)>,
+}
+
+const SET_CHUNK: usize = 4096;
+
+impl SetStore {
+    fn build(texts: &[&str], members: &[u32], params: &ShingleParams) -> Self {
+        let chunks = members
+            .par_chunks(SET_CHUNK)
+            .map_init(
+                || (Shingler::new(*params), Vec::new()),
+                |(sh, buf), chunk| {
+                    let mut flat = Vec::new();
+                    let mut ends = Vec::with_capacity(chunk.len());
+                    for &i in chunk {
+                        sh.shingle_unsorted(texts[i as usize], buf);
+                        let start = flat.len();
+                        flat.extend(buf.iter().map(|&h| h as u32));
+                        flat[start..].sort_unstable();
+                        let mut w = start;
+                        for r in start..flat.len() {
+                            if w == start || flat[r] != flat[w - 1] {
+                                flat[w] = flat[r];
+                                w += 1;
+                            }
+                        }
+                        flat.truncate(w);
+                        ends.push(flat.len() as u32);
+                    }
+                    flat.shrink_to_fit();
+                    (flat, ends)
+                },
+            )
+            .collect();
+        Self { chunks }
+    }
+
+    /// The set of `members[k]`.
+    fn get(&self, k: usize) -> &[u32] {
+        let (flat, ends) = &self.chunks[k / SET_CHUNK];
+        let j = k % SET_CHUNK;
+        let start = if j == 0 { 0 } else { ends[j - 1] as usize };
+        &flat[start..ends[j] as usize]
+    }
+}
+
 /// Sorted, deduplicated members of all buckets.
 fn involved(buckets: &Buckets) -> Vec<u32> {
     let mut all: Vec<u32> = buckets.iter().flatten().copied().collect();
@@ -68,34 +117,23 @@ fn involved(buckets: &Buckets) -> Vec<u32> {
     all
 }
 
-/// Unverified linking: star edges, union-find, keeper per cluster, estimated similarity.
-pub(super) fn link_unverified(
-    n: usize,
+/// Linking by the signature estimate (signatures recomputed for the records in buckets only).
+pub(super) fn link_estimated(
+    texts: &[&str],
     buckets: &Buckets,
-    sigs: &Signatures,
+    params: &MinHashParams,
+    threshold: f64,
     pref: &Preference<'_>,
-) -> (Vec<Link>, LinkStats) {
-    let mut uf = UnionFind::new(n);
-    let mut stats = LinkStats::default();
-    for bucket in buckets.iter() {
-        for &m in &bucket[1..] {
-            stats.edges += usize::from(uf.union(bucket[0], m));
-        }
-    }
-    let comps = components(&mut uf, &involved(buckets));
-    let links = comps
-        .par_iter()
-        .flat_map_iter(|comp| {
-            let keeper = pref.best(comp);
-            comp.iter()
-                .filter(move |&&m| m != keeper)
-                .map(move |&m| (m, keeper, sigs.estimate(m as usize, keeper as usize)))
-        })
-        .collect();
-    (links, stats)
+) -> Result<(Vec<Link>, LinkStats)> {
+    let members = involved(buckets);
+    let member_texts: Vec<&str> = members.iter().map(|&i| texts[i as usize]).collect();
+    let sigs = signatures(&member_texts, params)?;
+    let slot = |i: u32| members.binary_search(&i).expect("member of a bucket");
+    let sim = |a: u32, b: u32| sigs.estimate(slot(a), slot(b));
+    Ok(link(&members, buckets, threshold, pref, sim))
 }
 
-/// Verified linking (see the module comment).
+/// Linking by true Jaccard on the shingle sets.
 pub(super) fn link_verified(
     texts: &[&str],
     buckets: &Buckets,
@@ -104,43 +142,39 @@ pub(super) fn link_verified(
     pref: &Preference<'_>,
 ) -> (Vec<Link>, LinkStats) {
     let members = involved(buckets);
-    // Shingle sets of the involved records only; `slot[i]` is i's position in `members`.
-    let sets: Vec<Vec<u64>> = members
-        .par_iter()
-        .map_init(
-            || Shingler::new(*shingle),
-            |sh, &i| {
-                let mut out = Vec::new();
-                sh.shingle(texts[i as usize], &mut out);
-                out
-            },
-        )
-        .collect();
-    let set = |i: u32| -> &[u64] {
-        let k = members.binary_search(&i).expect("member of a bucket");
-        &sets[k]
-    };
+    let sets = SetStore::build(texts, &members, shingle);
+    let set = |i: u32| sets.get(members.binary_search(&i).expect("member of a bucket"));
+    let sim = |a: u32, b: u32| jaccard(set(a), set(b));
+    link(&members, buckets, threshold, pref, sim)
+}
 
+/// Leaders, then centers (see the module comment); `members` are all records in `buckets`.
+fn link(
+    members: &[u32],
+    buckets: &Buckets,
+    threshold: f64,
+    pref: &Preference<'_>,
+    sim: impl Fn(u32, u32) -> f64 + Sync,
+) -> (Vec<Link>, LinkStats) {
     // 1. Linking by bucket leaders.
     let per_bucket: Vec<(Vec<(u32, u32)>, usize)> = (0..buckets.len())
         .into_par_iter()
         .map(|b| {
             let bucket = buckets.get(b);
             let (mut edges, mut checks) = (Vec::new(), 0usize);
-            let mut leaders: Vec<(u32, &[u64])> = vec![(bucket[0], set(bucket[0]))];
+            let mut leaders: Vec<u32> = vec![bucket[0]];
             for &m in &bucket[1..] {
-                let sm = set(m);
                 let mut linked = false;
-                for &(l, sl) in &leaders {
+                for &l in &leaders {
                     checks += 1;
-                    if jaccard(sm, sl) >= threshold {
+                    if sim(m, l) >= threshold {
                         edges.push((l, m));
                         linked = true;
                         break;
                     }
                 }
                 if !linked && leaders.len() < MAX_LEADERS {
-                    leaders.push((m, sm));
+                    leaders.push(m);
                 }
             }
             (edges, checks)
@@ -161,7 +195,7 @@ pub(super) fn link_verified(
     for &(a, b) in &edges {
         uf.union(a, b);
     }
-    let comps = components(&mut uf, &members);
+    let comps = components(&mut uf, members);
 
     // 2. Greedy split of each component around centers.
     let per_comp: Vec<(Vec<Link>, usize)> = comps
@@ -169,13 +203,12 @@ pub(super) fn link_verified(
         .map(|mut comp| {
             pref.sort(&mut comp);
             let (mut links, mut checks) = (Vec::new(), 0usize);
-            let mut centers: Vec<(u32, &[u64])> = Vec::new();
+            let mut centers: Vec<u32> = Vec::new();
             for &m in &comp {
-                let sm = set(m);
                 let mut joined = false;
-                for &(c, sc) in centers.iter().take(MAX_CENTERS) {
+                for &c in centers.iter().take(MAX_CENTERS) {
                     checks += 1;
-                    let j = jaccard(sm, sc);
+                    let j = sim(m, c);
                     if j >= threshold {
                         links.push((m, c, j));
                         joined = true;
@@ -183,7 +216,7 @@ pub(super) fn link_verified(
                     }
                 }
                 if !joined {
-                    centers.push((m, sm));
+                    centers.push(m);
                 }
             }
             (links, checks)
