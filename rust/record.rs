@@ -39,8 +39,10 @@ pub struct Rejection {
 pub struct RecordBatch {
     pub path: PathBuf,
     pub records: Vec<Record>,
-    /// `origins[i]` belongs to `records[i]`.
+    /// `origins[i]` belongs to `records[i]` (to `raw[i]` when reading raw lines).
     pub origins: Vec<Origin>,
+    /// Unparsed record texts, only when reading with `ReaderOptions::raw_lines`.
+    pub raw: Vec<String>,
     /// Records rejected while reading this batch (only in `OnError::Skip` mode).
     pub rejections: Vec<Rejection>,
 }
@@ -58,7 +60,7 @@ impl RecordBatch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.rejections.is_empty()
+        self.records.is_empty() && self.raw.is_empty() && self.rejections.is_empty()
     }
 
     pub fn push(&mut self, record: Record, origin: Origin) {

@@ -10,12 +10,13 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use super::{dedup, dedup_two_scope, DedupConfig, DedupInputs, DedupStats, Duplicate, Scope};
 use crate::error::{Error, Result};
 use crate::io::write::JsonlWriter;
-use crate::io::{ReaderOptions, RecordReader};
+use crate::io::{Format, ReaderOptions, RecordReader};
 use crate::normalize::{normalize_text, TextOptions};
 use crate::record::Record;
 
@@ -271,6 +272,7 @@ pub fn dedup_files(
     let mut sources: Vec<u32> = Vec::new();
     let mut index_in_file: Vec<u64> = Vec::new();
     let mut counts: Vec<SourceCounts> = Vec::new();
+    let mut formats: Vec<Format> = Vec::new();
     let mut q_writer = quarantine.map(JsonlWriter::create).transpose()?;
     let total: u64 = inputs
         .iter()
@@ -281,8 +283,17 @@ pub fn dedup_files(
         let mut reader = RecordReader::open(&src.path, reader_opts.clone())?;
         let before = done;
         while let Some(batch) = reader.next_batch()? {
-            for (record, origin) in batch.records.iter().zip(&batch.origins) {
-                record_text(record, fields, &mut arena.arena);
+            let texts: Vec<String> = batch
+                .records
+                .par_iter()
+                .map(|record| {
+                    let mut text = String::new();
+                    record_text(record, fields, &mut text);
+                    text
+                })
+                .collect();
+            for (text, origin) in texts.iter().zip(&batch.origins) {
+                arena.arena.push_str(text);
                 arena.ends.push(arena.arena.len());
                 sources.push(sid as u32);
                 index_in_file.push(origin.index);
@@ -294,6 +305,7 @@ pub fn dedup_files(
             progress("read", done, total);
         }
         let stats = reader.stats();
+        formats.push(reader.format());
         counts.push(SourceCounts {
             name: src.name.clone(),
             path: src.path.clone(),
@@ -327,27 +339,56 @@ pub fn dedup_files(
         }
     }
 
-    // Pass 2: write the kept records in input order.
+    // Pass 2: write the kept records in input order; JSON Lines are copied verbatim.
     let mut writer = JsonlWriter::create(output)?;
     let mut global = 0usize;
     let mut done = 0u64;
-    for src in inputs {
+    for (sid, src) in inputs.iter().enumerate() {
         let mut opts = reader_opts.clone();
         opts.on_error = crate::io::OnError::Skip; // rejections were handled in pass 1
+        opts.raw_lines = formats[sid] == Format::Jsonl;
         let mut reader = RecordReader::open(&src.path, opts)?;
         let before = done;
+        // Pass-1 records of this source: global indices `global..end`, ascending in the file.
+        let end = global + counts[sid].records as usize - counts[sid].rejected as usize;
         while let Some(batch) = reader.next_batch()? {
-            let kept: Vec<Record> = batch
-                .records
-                .into_iter()
-                .enumerate()
-                .filter(|(k, _)| outcome.duplicate_of[global + k].is_none())
-                .map(|(_, r)| r)
-                .collect();
-            global += batch.origins.len();
-            writer.write_records(&kept)?;
+            if batch.raw.is_empty() {
+                if global + batch.origins.len() > end {
+                    return Err(Error::config(format!(
+                        "{} changed between the two passes",
+                        src.path.display()
+                    )));
+                }
+                let kept: Vec<Record> = batch
+                    .records
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(k, _)| outcome.duplicate_of[global + k].is_none())
+                    .map(|(_, r)| r)
+                    .collect();
+                global += batch.origins.len();
+                writer.write_records(&kept)?;
+            } else {
+                // Rejected lines are not among the pass-1 records: match by index in the file.
+                let mut kept = Vec::new();
+                for (text, origin) in batch.raw.iter().zip(&batch.origins) {
+                    if global < end && index_in_file[global] == origin.index {
+                        if outcome.duplicate_of[global].is_none() {
+                            kept.push(text.as_str());
+                        }
+                        global += 1;
+                    }
+                }
+                writer.write_raw_lines(&kept)?;
+            }
             done = before + reader.bytes_read();
             progress("write", done, total);
+        }
+        if global != end {
+            return Err(Error::config(format!(
+                "{} changed between the two passes",
+                src.path.display()
+            )));
         }
     }
     if global != outcome.duplicate_of.len() {

@@ -151,6 +151,23 @@ pub fn is_cjk(c: char) -> bool {
     )
 }
 
+/// `char::is_alphanumeric` with fast paths for ASCII and CJK punctuation (the common non-CJK
+/// chars of Chinese text), which otherwise go through Unicode table lookups.
+#[inline]
+fn is_word_char(c: char) -> bool {
+    match c as u32 {
+        0..=0x7f => c.is_ascii_alphanumeric(),
+        0x3000..=0x303f => {
+            c == '\u{3005}'
+                || c == '\u{3006}'
+                || c == '\u{3007}'
+                || matches!(c as u32, 0x3021..=0x3029 | 0x3031..=0x3035 | 0x3038..=0x303c)
+        }
+        0xff01..=0xff0f | 0xff1a..=0xff20 | 0xff3b..=0xff40 | 0xff5b..=0xff65 => false,
+        _ => c.is_alphanumeric(),
+    }
+}
+
 /// The unit `text` is shingled by under `params` (resolves `Auto`).
 pub fn resolve_unit(text: &str, params: &ShingleParams) -> Unit {
     match params.mode {
@@ -162,7 +179,7 @@ pub fn resolve_unit(text: &str, params: &ShingleParams) -> Unit {
                 if is_cjk(c) {
                     cjk += 1;
                     in_word = false;
-                } else if c.is_alphanumeric() {
+                } else if is_word_char(c) {
                     if !in_word {
                         words += 1;
                         in_word = true;
@@ -258,7 +275,7 @@ impl Shingler {
             .char_indices()
             .chain(std::iter::once((text.len(), ' ')))
         {
-            match (c.is_alphanumeric(), start) {
+            match (is_word_char(c), start) {
                 (true, None) => start = Some(i),
                 (false, Some(s)) => {
                     let word = &text[s..i];
@@ -326,6 +343,13 @@ pub fn shingle_sets(texts: &[&str], params: &ShingleParams) -> Vec<(TextKind, Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_char_fast_paths_agree_with_unicode() {
+        for c in (0..=0x10_ffffu32).filter_map(char::from_u32) {
+            assert_eq!(is_word_char(c), c.is_alphanumeric(), "{c:?}");
+        }
+    }
 
     fn params(mode: ShingleMode) -> ShingleParams {
         ShingleParams {

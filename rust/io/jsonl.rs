@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::record::RecordBatch;
 
 use super::input::TextInput;
-use super::parse::{parse_spans_into, Ctx, Span};
+use super::parse::{parse_spans_into, raw_spans_into, Ctx, Span};
 
 pub(crate) struct JsonlReader {
     input: TextInput,
@@ -77,6 +77,16 @@ impl JsonlReader {
         self.index += 1;
     }
 
+    /// Parses the collected spans into `batch` (or keeps their text in raw mode).
+    fn emit(&self, batch: &mut RecordBatch, ctx: &Ctx) -> Result<()> {
+        let data = self.input.buf.data();
+        if ctx.raw_lines {
+            raw_spans_into(batch, data, &self.spans, self.input.encoding);
+            return Ok(());
+        }
+        parse_spans_into(batch, data, &self.spans, self.input.encoding, ctx)
+    }
+
     /// Reads up to `batch_size` records into `batch`.
     pub(crate) fn fill(
         &mut self,
@@ -115,13 +125,7 @@ impl JsonlReader {
                 }
             }
         }
-        parse_spans_into(
-            batch,
-            self.input.buf.data(),
-            &self.spans,
-            self.input.encoding,
-            ctx,
-        )?;
+        self.emit(batch, ctx)?;
         if ended {
             self.done = true;
             if let Some(err) = self.input.end_error(self.line) {
@@ -133,13 +137,7 @@ impl JsonlReader {
                 self.spans.clear();
                 self.take_line(self.pos, len);
                 self.pos = len;
-                parse_spans_into(
-                    batch,
-                    self.input.buf.data(),
-                    &self.spans,
-                    self.input.encoding,
-                    ctx,
-                )?;
+                self.emit(batch, ctx)?;
             }
         }
         Ok(())

@@ -150,6 +150,9 @@ pub struct ReaderOptions {
     pub batch_size: usize,
     /// CSV field delimiter (default `,`; `\t` for `.tsv`).
     pub delimiter: Option<u8>,
+    /// JSON Lines only: do not parse; each non-blank line's text goes to [`RecordBatch::raw`]
+    /// (with its origin) instead of `records`, to copy records verbatim.
+    pub raw_lines: bool,
 }
 
 impl Default for ReaderOptions {
@@ -162,6 +165,7 @@ impl Default for ReaderOptions {
             required: Vec::new(),
             batch_size: 4096,
             delimiter: None,
+            raw_lines: false,
         }
     }
 }
@@ -323,7 +327,14 @@ impl RecordReader {
             path: &self.path,
             on_error: self.options.on_error,
             required: &self.options.required,
+            raw_lines: self.options.raw_lines,
         };
+        if ctx.raw_lines && !matches!(self.inner, Inner::Jsonl(_) | Inner::Start(_)) {
+            return Err(Error::config(format!(
+                "{}: raw lines can only be read from JSON Lines",
+                self.path.display()
+            )));
+        }
         let size = self.options.batch_size;
         match &mut self.inner {
             Inner::Start(_) => Ok(()),

@@ -3,6 +3,7 @@
 //! record to the batch, or — when it is bad — raising the located error or rejecting it with its
 //! raw text, per [`OnError`]. It does not find record boundaries; the format readers do.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -22,6 +23,8 @@ pub(crate) struct Ctx<'a> {
     pub path: &'a Path,
     pub on_error: OnError,
     pub required: &'a [String],
+    /// Keep each span's text instead of parsing it (see `ReaderOptions::raw_lines`).
+    pub raw_lines: bool,
 }
 
 /// Why one record is bad (the location is added by [`Ctx::bad`]).
@@ -211,6 +214,26 @@ fn parse_span(data: &[u8], span: &Span, encoding: Encoding, ctx: &Ctx) -> Result
 /// Parses `spans` of `data` (in parallel for larger batches) and hands the results to `batch`
 /// in order. In `Raise` mode the first bad record is the error; the records before it are in
 /// `batch`.
+/// Decodes spans into `batch.raw` without parsing them (lossily: a line that cannot be decoded
+/// was rejected when the file was parsed).
+pub(crate) fn raw_spans_into(
+    batch: &mut RecordBatch,
+    data: &[u8],
+    spans: &[Span],
+    encoding: Encoding,
+) {
+    let texts: Vec<String> = spans
+        .par_iter()
+        .with_min_len(64)
+        .map(|s| {
+            let bytes = &data[s.start..s.end];
+            decode(bytes, encoding).map_or_else(|_| decode_lossy(bytes, encoding), Cow::into_owned)
+        })
+        .collect();
+    batch.raw.extend(texts);
+    batch.origins.extend(spans.iter().map(Span::origin));
+}
+
 pub(crate) fn parse_spans_into(
     batch: &mut RecordBatch,
     data: &[u8],

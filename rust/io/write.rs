@@ -158,6 +158,16 @@ impl JsonlWriter {
         Ok(())
     }
 
+    /// Writes lines of JSON text as they are (each must be one JSON value without a newline).
+    pub fn write_raw_lines(&mut self, lines: &[&str]) -> Result<()> {
+        for line in lines {
+            self.file.write_all(line.as_bytes())?;
+            self.file.write_all(b"\n")?;
+        }
+        self.count += lines.len() as u64;
+        Ok(())
+    }
+
     /// Writes any JSON values (one per line).
     pub fn write_values(&mut self, values: &[Value]) -> Result<()> {
         for v in values {

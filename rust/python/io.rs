@@ -91,6 +91,7 @@ pub(crate) fn reader_options(
         required: required.unwrap_or_default(),
         batch_size,
         delimiter,
+        raw_lines: false,
     })
 }
 
