@@ -474,3 +474,64 @@ mod tests {
         assert_eq!(one, "y\nx");
     }
 }
+
+#[cfg(test)]
+mod pass_tests {
+    use super::*;
+    use crate::io::OnError;
+
+    /// JSON Lines are copied verbatim (key order, spacing, escapes), blank and rejected lines do
+    /// not shift which lines are kept, and a CR before the newline is dropped.
+    #[test]
+    fn jsonl_output_keeps_the_kept_lines_verbatim() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("src.jsonl");
+        let long = "患者头痛发热咳嗽三天，伴有咽痛流涕，请问应该吃什么药比较好呢";
+        let lines = [
+            format!("{{\"text\": \"{long}\",  \"id\": 1}}\r"),
+            String::new(),
+            "{\"text\": broken".to_string(),
+            format!("{{\"id\":2,\"text\":\"{long}\"}}"),
+            "{\"text\": \"\\u7cd6\\u5c3f\\u75c5\\u60a3\\u8005\\u996e\\u98df\", \"z\": null}"
+                .to_string(),
+            "   ".to_string(),
+            "{\"text\": \"另一条完全不同的记录，讲的是高血压的用药\"}".to_string(),
+        ];
+        std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+        let output = dir.path().join("out.jsonl");
+        let quarantine = dir.path().join("q.jsonl");
+        let cfg = DedupFilesConfig {
+            fields: Some(vec!["text".to_string()]),
+            reader: ReaderOptions {
+                on_error: OnError::Skip,
+                ..ReaderOptions::default()
+            },
+            ..DedupFilesConfig::default()
+        };
+        let src = SourceFile {
+            path: input,
+            name: "src".to_string(),
+        };
+        let stats = dedup_files(
+            &[src],
+            &output,
+            None,
+            Some(&quarantine),
+            &cfg,
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        let c = &stats.sources[0];
+        assert_eq!(
+            (c.records, c.kept, c.exact_duplicates, c.rejected),
+            (5, 3, 1, 1)
+        );
+        let written = std::fs::read_to_string(&output).unwrap();
+        let want = [
+            lines[0].trim_end_matches('\r'),
+            lines[4].as_str(),
+            lines[6].as_str(),
+        ];
+        assert_eq!(written, want.join("\n") + "\n");
+    }
+}
