@@ -193,7 +193,7 @@ impl<'a> TemplateCounter<'a> {
 
     /// Tokens of message `i` of `conv` (user turns even, assistant turns odd).
     fn message_tokens(&self, i: usize, conv: &Conversation, system: &str) -> Result<u32> {
-        let uses_default = conv.system.as_deref().is_none_or(str::is_empty);
+        let uses_default = !matches!(conv.system.as_deref(), Some(s) if !s.is_empty());
         let mut n = 0;
         let mut system_done = false;
         for (e, slot) in self.template.message_elements(i, system) {

@@ -86,7 +86,11 @@ fn source_json(s: &SourceLengths) -> Value {
         .iter()
         .zip(&s.histogram)
         .map(|(&edge, &count)| {
-            let le = if edge == u64::MAX { Value::Null } else { json!(edge) };
+            let le = if edge == u64::MAX {
+                Value::Null
+            } else {
+                json!(edge)
+            };
             json!({"le": le, "count": count})
         })
         .collect();
