@@ -42,7 +42,8 @@ format: ## apply rustfmt and ruff format
 	$(PYTHON) -m ruff check --fix python tests benches
 
 .PHONY: bench
-bench: ## benchmarks against the peers (OpenCC, datasketch, rensa, ...): MB/s, ratios, peak memory
+bench: ## benchmarks against the peers (OpenCC, datasketch, rensa, HF tokenizers, ...): MB/s, ratios, peak memory
 	$(PYTHON) benches/bench_convert.py
 	$(PYTHON) benches/bench_read.py
 	$(PYTHON) benches/bench_dedup.py
+	$(PYTHON) benches/bench_lengths.py

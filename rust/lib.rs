@@ -5,6 +5,7 @@
 pub mod dedup;
 pub mod error;
 pub mod io;
+pub mod lengths;
 pub mod normalize;
 pub mod opencc;
 pub mod record;

@@ -13,12 +13,14 @@ from csft_data._core import (
     ParseError,
     RecordBatch,
     RecordReader,
+    TokenCounter,
     __version__,
     convert,
     opencc_configs,
 )
 from csft_data.dedup import MinHashSignatures, band_keys, dedup_files, lsh_params, minhash
 from csft_data.io import read, read_arrow, read_batches
+from csft_data.lengths import count_tokens, template_names, token_lengths
 from csft_data.normalize import NormalizeSummary, normalize_file
 
 __all__ = [
@@ -31,9 +33,11 @@ __all__ = [
     "ParseError",
     "RecordBatch",
     "RecordReader",
+    "TokenCounter",
     "__version__",
     "band_keys",
     "convert",
+    "count_tokens",
     "dedup_files",
     "lsh_params",
     "minhash",
@@ -42,4 +46,6 @@ __all__ = [
     "read",
     "read_arrow",
     "read_batches",
+    "template_names",
+    "token_lengths",
 ]

@@ -14,6 +14,7 @@ __all__ = [
     "ParseError",
     "RecordBatch",
     "RecordReader",
+    "TokenCounter",
     "__version__",
     "band_keys",
     "convert",
@@ -21,6 +22,8 @@ __all__ = [
     "lsh_params",
     "minhash_signatures",
     "opencc_configs",
+    "template_names",
+    "token_lengths",
 ]
 
 class CsftDataError(Exception):
@@ -169,4 +172,31 @@ def dedup_files(
     batch_size: int = 4096,
     progress: Callable[[str, int, int], None] | None = None,
     source_rank: list[int] | None = None,
+) -> dict[str, Any]: ...
+
+@final
+class TokenCounter:
+    def __new__(cls, path: str | PathLike[str]) -> TokenCounter: ...
+    @property
+    def path(self) -> str: ...
+    def token_id(self, token: str) -> int | None: ...
+    def count(self, texts: list[str]) -> bytes: ...
+
+def template_names() -> list[str]: ...
+def token_lengths(
+    inputs: list[tuple[PathLike[str] | str, str]],
+    tokenizer: TokenCounter,
+    *,
+    template: str = "intern2",
+    cutoffs: list[int] | None = None,
+    system: str | None = None,
+    bos_token: str | None = None,
+    eos_token: str | None = None,
+    buckets: PathLike[str] | str | None = None,
+    quarantine: PathLike[str] | str | None = None,
+    format: str | None = None,
+    encoding: str = "auto",
+    on_error: str = "raise",
+    batch_size: int = 4096,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]: ...

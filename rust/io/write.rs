@@ -179,6 +179,13 @@ impl JsonlWriter {
         Ok(())
     }
 
+    /// Writes `lines` lines already serialized as JSON (each ending in a newline) in `bytes`.
+    pub fn write_raw_lines(&mut self, bytes: &[u8], lines: u64) -> Result<()> {
+        self.file.write_all(bytes)?;
+        self.count += lines;
+        Ok(())
+    }
+
     /// Writes rejected records as quarantine entries (see [`rejection_to_json`]).
     pub fn write_rejections(&mut self, rejections: &[Rejection]) -> Result<()> {
         let values: Vec<Value> = rejections.iter().map(rejection_to_json).collect();

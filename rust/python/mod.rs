@@ -5,6 +5,7 @@
 mod dedup;
 mod errors;
 mod io;
+mod lengths;
 mod normalize;
 
 use pyo3::prelude::*;
@@ -23,5 +24,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dedup::band_keys, m)?)?;
     m.add_function(wrap_pyfunction!(dedup::lsh_params, m)?)?;
     m.add_function(wrap_pyfunction!(dedup::dedup_files, m)?)?;
+    m.add_class::<lengths::PyTokenCounter>()?;
+    m.add_function(wrap_pyfunction!(lengths::template_names, m)?)?;
+    m.add_function(wrap_pyfunction!(lengths::token_lengths, m)?)?;
     Ok(())
 }

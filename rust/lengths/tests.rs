@@ -1,0 +1,199 @@
+//! Tests of counting and the file report with a tiny character-level tokenizer written here:
+//! a BPE without merges, so every character is one token (unknown ones one `<unk>` each) and
+//! `<s>`, `</s>`, `<|im_start|>`, `<|im_end|>` are added special tokens.
+
+use std::io::Write;
+
+use super::count::{TemplateCounter, TokenCounter};
+use super::report::{bucket_of, nearest_rank, token_lengths, LengthsConfig, SourceFile};
+use super::template::{Conversation, Template};
+use crate::io::ReaderOptions;
+
+fn char_tokenizer(dir: &std::path::Path) -> std::path::PathBuf {
+    let added: Vec<String> = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
+        .iter()
+        .enumerate()
+        .map(|(id, t)| {
+            format!(
+                r#"{{"id":{id},"content":"{t}","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true}}"#
+            )
+        })
+        .collect();
+    let json = format!(
+        r#"{{"version":"1.0","truncation":null,"padding":null,"added_tokens":[{}],
+        "normalizer":null,"pre_tokenizer":null,"post_processor":null,"decoder":null,
+        "model":{{"type":"BPE","dropout":null,"unk_token":"<unk>","continuing_subword_prefix":null,
+        "end_of_word_suffix":null,"fuse_unk":false,"byte_fallback":false,"ignore_merges":false,
+        "vocab":{{"<unk>":0,"<s>":1,"</s>":2,"<|im_start|>":3,"<|im_end|>":4,"a":5}},"merges":[]}}}}"#,
+        added.join(",")
+    );
+    let path = dir.join("tokenizer.json");
+    std::fs::write(&path, json).unwrap();
+    path
+}
+
+fn conv(system: Option<&str>, messages: &[&str]) -> Conversation {
+    Conversation {
+        system: system.map(str::to_string),
+        messages: messages.iter().map(|m| m.to_string()).collect(),
+    }
+}
+
+#[test]
+fn counts_characters_and_special_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = TokenCounter::from_file(char_tokenizer(dir.path())).unwrap();
+    assert_eq!(tok.count("头痛ab").unwrap(), 4);
+    assert_eq!(tok.count("<|im_start|>user\n<|im_end|>").unwrap(), 7);
+    assert_eq!(tok.count("").unwrap(), 0);
+    assert_eq!(tok.count_batch(&["ab", "", "<s>x"]).unwrap(), [2, 0, 2]);
+}
+
+#[test]
+fn intern2_turns_are_counted_element_by_element() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = TokenCounter::from_file(char_tokenizer(dir.path())).unwrap();
+    let t = TemplateCounter::new(&tok, Template::builtin("intern2").unwrap(), None, None).unwrap();
+    assert_eq!((t.bos_id(), t.eos_id()), (Some(1), Some(2)));
+    let r = t.count(&conv(Some("S"), &["ab", "c"])).unwrap();
+    // bos 1 + "<|im_start|>system\nS<|im_end|>\n" 11 + "<|im_start|>user\nab<|im_end|>\n
+    // <|im_start|>assistant\n" 21; target "c<|im_end|>\n" 3
+    assert_eq!(r.pairs, [(33, 3)]);
+    assert_eq!((r.prompt, r.response, r.history, r.total()), (33, 3, 0, 36));
+    // a second turn: no bos, no system; history = the first pair
+    let r = t.count(&conv(Some("S"), &["ab", "c", "d", "ef"])).unwrap();
+    assert_eq!(r.pairs, [(33, 3), (20, 4)]);
+    assert_eq!((r.prompt, r.response, r.history), (56, 4, 36));
+    // default system prompt when the record has none (or an empty one)
+    let d = t.count(&conv(None, &["ab", "c"])).unwrap();
+    let sys = Template::builtin("intern2").unwrap().default_system;
+    let expect = 1
+        + tok
+            .count(&format!("<|im_start|>system\n{sys}<|im_end|>\n"))
+            .unwrap()
+        + 21;
+    assert_eq!(d.pairs, [(expect, 3)]);
+    assert_eq!(t.count(&conv(Some(""), &["ab", "c"])).unwrap(), d);
+}
+
+#[test]
+fn eos_elements_and_efficient_eos_count_one_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = TokenCounter::from_file(char_tokenizer(dir.path())).unwrap();
+    let t = TemplateCounter::new(&tok, Template::builtin("default").unwrap(), None, None).unwrap();
+    // "Human: ab" 9 + eos 1 + "\nAssistant:" 11; "c" 1 + eos 1 + "\n" 1
+    assert_eq!(t.count(&conv(None, &["ab", "c"])).unwrap().pairs, [(21, 3)]);
+    let v08 = Template::builtin("intern2_v08").unwrap();
+    let t = TemplateCounter::new(&tok, v08, None, None).unwrap();
+    let r = t.count(&conv(None, &["ab", "c", "d", "e"])).unwrap();
+    // no system; turn 1 starts with the separator "<|im_end|>\n" (2 tokens); final EOS added
+    assert_eq!(r.pairs, [(22, 1), (2 + 20, 1)]);
+    assert_eq!(r.response, 2);
+    // a template whose EOS the tokenizer lacks is refused, naming the token
+    let q = Template::builtin("qwen").unwrap();
+    let err = TemplateCounter::new(&tok, q.clone(), None, Some("<|endoftext|>"));
+    assert!(err.is_ok(), "qwen's slots use no EOS element");
+    let mut needs_eos = q;
+    needs_eos.efficient_eos = true;
+    let err = TemplateCounter::new(&tok, needs_eos, None, Some("<|endoftext|>"));
+    assert!(err.err().unwrap().to_string().contains("<|endoftext|>"));
+}
+
+#[test]
+fn missing_and_invalid_tokenizer_files_name_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.json");
+    let e = TokenCounter::from_file(&missing).err().unwrap();
+    assert!(matches!(e, crate::Error::Io { .. }));
+    assert!(e.to_string().contains("nope.json"));
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"not\": 1}").unwrap();
+    let e = TokenCounter::from_file(&bad).err().unwrap();
+    assert!(matches!(e, crate::Error::Config(_)));
+    assert!(e.to_string().contains("bad.json"));
+}
+
+#[test]
+fn quantiles_and_buckets() {
+    assert_eq!(nearest_rank(0.5, 4), 1);
+    assert_eq!(nearest_rank(0.99, 4), 3);
+    assert_eq!(nearest_rank(0.5, 1), 0);
+    assert_eq!(bucket_of(512, &[512, 1024]), Some(0));
+    assert_eq!(bucket_of(513, &[512, 1024]), Some(1));
+    assert_eq!(bucket_of(2000, &[512, 1024]), None);
+}
+
+#[test]
+fn report_counts_every_record_and_writes_buckets() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = TokenCounter::from_file(char_tokenizer(dir.path())).unwrap();
+    let input = dir.path().join("src_a.jsonl");
+    let mut f = std::fs::File::create(&input).unwrap();
+    writeln!(f, r#"{{"instruction":"ab","output":"c","system":"S"}}"#).unwrap();
+    writeln!(
+        f,
+        r#"{{"instruction":"ab","output":"cccccccccc","system":"S"}}"#
+    )
+    .unwrap();
+    writeln!(f, r#"{{"instruction":"ab"}}"#).unwrap();
+    let long = "c".repeat(42);
+    writeln!(
+        f,
+        r#"{{"instruction":"ab","output":"{long}","system":"S"}}"#
+    )
+    .unwrap();
+    writeln!(
+        f,
+        r#"{{"conversation":[{{"role":"user","content":"ab"}},{{"role":"assistant","content":"c"}}],"system":"S"}}"#
+    )
+    .unwrap();
+    drop(f);
+    let cfg = LengthsConfig {
+        template: Template::builtin("intern2").unwrap(),
+        bos_token: None,
+        eos_token: None,
+        cutoffs: vec![35, 40, 100],
+        reader: ReaderOptions::default(),
+    };
+    let files = [SourceFile {
+        path: input.clone(),
+        name: "src_a".into(),
+    }];
+    let buckets = dir.path().join("out/buckets.jsonl");
+    let quarantine = dir.path().join("out/q.jsonl");
+    let mut progress = |_: &str, _: u64, _: u64| {};
+    let r = token_lengths(
+        &files,
+        &tok,
+        &cfg,
+        Some(&buckets),
+        Some(&quarantine),
+        &mut progress,
+    )
+    .unwrap();
+    let s = &r.sources[0];
+    assert_eq!((s.records, s.counted, s.rejected), (5, 4, 1));
+    // (source, target): (33, 3), (33, 12), (33, 44), (33, 3) from the conversation
+    assert_eq!(s.total_tokens, 36 + 45 + 77 + 36);
+    assert_eq!((s.quantiles[0], s.max), (36, 77));
+    let c = &s.cutoffs;
+    assert_eq!(c[0].truncated, 4, "cut-off 35 truncates all");
+    // short targets keep all their tokens (the prompt is cut); the long one is split
+    // proportionally: int(35 * 44/77) = 20 target tokens
+    assert_eq!((c[0].response_cut, c[0].kept_tokens), (1, 4 * 35));
+    assert_eq!((c[1].truncated, c[1].response_cut), (2, 1));
+    assert_eq!((c[2].truncated, c[2].response_cut), (0, 0));
+    assert_eq!(c.iter().map(|c| c.bucket).collect::<Vec<_>>(), [0, 2, 2]);
+    assert_eq!(r.total.counted, 4);
+    assert_eq!(r.rejections[0].record, Some(2));
+    assert_eq!(r.rejections[0].field.as_deref(), Some("output"));
+    let lines = std::fs::read_to_string(&buckets).unwrap();
+    assert_eq!(
+        lines.lines().next().unwrap(),
+        r#"{"source":"src_a","index":0,"prompt_tokens":33,"response_tokens":3,"total_tokens":36,"bucket":1}"#
+    );
+    assert_eq!(lines.lines().count(), 4);
+    assert_eq!(r.bucket_lines, 4);
+    let q = std::fs::read_to_string(&quarantine).unwrap();
+    assert!(q.contains("\"record\":2") && q.contains("missing_field"));
+}

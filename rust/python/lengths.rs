@@ -1,0 +1,201 @@
+//! Python side of token-length bucketing: the `TokenCounter` class (a loaded `tokenizer.json`;
+//! `count(texts)` gives one little-endian u32 count per text, computed in parallel) and
+//! `token_lengths(inputs, tokenizer, ...)`, the whole report over files. Inputs are copied or
+//! borrowed into Rust and the GIL is released for the work; `csft_data.lengths` wraps both.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use pyo3::types::PyBytes;
+use serde_json::{json, Value};
+
+use super::errors::IntoPyResult;
+use super::io::{reader_options, value_to_py};
+use crate::lengths::report::{HISTOGRAM_EDGES, QUANTILES};
+use crate::lengths::{
+    token_lengths as run_token_lengths, LengthsConfig, SourceFile, SourceLengths, Template,
+    TokenCounter, TEMPLATE_NAMES,
+};
+
+/// A Hugging Face `tokenizer.json`, loaded once.
+#[pyclass(name = "TokenCounter", module = "csft_data._core", frozen)]
+pub struct PyTokenCounter {
+    inner: Arc<TokenCounter>,
+}
+
+#[pymethods]
+impl PyTokenCounter {
+    #[new]
+    fn new(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let inner = py.detach(|| TokenCounter::from_file(&path)).py_err()?;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    #[getter]
+    fn path(&self) -> String {
+        self.inner.path().to_string_lossy().into_owned()
+    }
+
+    /// The id of a token, or None.
+    fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_id(token)
+    }
+
+    /// Token counts (no special tokens added) as little-endian u32 bytes, one per text.
+    fn count<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<PyBackedStr>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let counts = py
+            .detach(|| {
+                let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
+                self.inner.count_batch(&refs)
+            })
+            .py_err()?;
+        let bytes: Vec<u8> = counts.iter().flat_map(|c| c.to_le_bytes()).collect();
+        Ok(PyBytes::new(py, &bytes))
+    }
+}
+
+/// The built-in chat template names.
+#[pyfunction]
+pub fn template_names() -> Vec<&'static str> {
+    TEMPLATE_NAMES.to_vec()
+}
+
+fn source_json(s: &SourceLengths) -> Value {
+    let share = |n: u64| {
+        if s.counted == 0 {
+            0.0
+        } else {
+            n as f64 / s.counted as f64
+        }
+    };
+    let quantiles: serde_json::Map<String, Value> = QUANTILES
+        .iter()
+        .zip(s.quantiles)
+        .map(|(q, v)| (format!("p{}", (q * 100.0).round()), json!(v)))
+        .chain([("max".to_string(), json!(s.max))])
+        .collect();
+    let histogram: Vec<Value> = HISTOGRAM_EDGES
+        .iter()
+        .zip(&s.histogram)
+        .map(|(&edge, &count)| {
+            let le = if edge == u64::MAX {
+                Value::Null
+            } else {
+                json!(edge)
+            };
+            json!({"le": le, "count": count})
+        })
+        .collect();
+    let cutoffs: Vec<Value> = s
+        .cutoffs
+        .iter()
+        .map(|c| {
+            json!({
+                "cutoff": c.cutoff, "bucket": c.bucket, "truncated": c.truncated,
+                "response_cut": c.response_cut, "response_dropped": c.response_dropped,
+                "kept_tokens": c.kept_tokens, "truncated_share": share(c.truncated),
+                "response_cut_share": share(c.response_cut),
+                "response_dropped_share": share(c.response_dropped),
+            })
+        })
+        .collect();
+    json!({
+        "source": s.name, "path": s.path.as_ref().map(|p| p.to_string_lossy().into_owned()),
+        "records": s.records, "counted": s.counted, "rejected": s.rejected,
+        "prompt_tokens": s.prompt_tokens, "response_tokens": s.response_tokens,
+        "history_tokens": s.history_tokens, "total_tokens": s.total_tokens, "mean": s.mean,
+        "quantiles": quantiles, "histogram": histogram, "cutoffs": cutoffs, "over": s.over,
+    })
+}
+
+/// Token lengths of files (each one source); see `csft_data.token_lengths`.
+#[pyfunction]
+#[pyo3(signature = (
+    inputs, tokenizer, *, template="intern2", cutoffs=None, system=None, bos_token=None,
+    eos_token=None, buckets=None, quarantine=None, format=None, encoding="auto",
+    on_error="raise", batch_size=4096, progress=None,
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn token_lengths<'py>(
+    py: Python<'py>,
+    inputs: Vec<(PathBuf, String)>,
+    tokenizer: &PyTokenCounter,
+    template: &str,
+    cutoffs: Option<Vec<u64>>,
+    system: Option<String>,
+    bos_token: Option<String>,
+    eos_token: Option<String>,
+    buckets: Option<PathBuf>,
+    quarantine: Option<PathBuf>,
+    format: Option<&str>,
+    encoding: &str,
+    on_error: &str,
+    batch_size: usize,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let mut template = Template::builtin(template).py_err()?;
+    if let Some(system) = system {
+        template.default_system = system;
+    }
+    let cfg = LengthsConfig {
+        template,
+        bos_token,
+        eos_token,
+        cutoffs: cutoffs.unwrap_or_else(|| vec![512, 1024, 2048]),
+        reader: reader_options(format, encoding, "auto", on_error, None, batch_size, None)?,
+    };
+    let files: Vec<SourceFile> = inputs
+        .into_iter()
+        .map(|(path, name)| SourceFile { path, name })
+        .collect();
+    let counter = Arc::clone(&tokenizer.inner);
+    let report = py
+        .detach(|| {
+            let mut report = |stage: &str, done: u64, total: u64| {
+                if let Some(cb) = &progress {
+                    Python::attach(|py| {
+                        let _ = cb.call1(py, (stage, done, total));
+                    });
+                }
+            };
+            run_token_lengths(
+                &files,
+                &counter,
+                &cfg,
+                buckets.as_deref(),
+                quarantine.as_deref(),
+                &mut report,
+            )
+        })
+        .py_err()?;
+    let rejections: Vec<Value> = report
+        .rejections
+        .iter()
+        .map(|e| {
+            json!({
+                "file": e.path.to_string_lossy(), "line": e.line, "record": e.record,
+                "field": e.field, "kind": e.kind.as_str(), "reason": e.reason,
+            })
+        })
+        .collect();
+    let value = json!({
+        "tokenizer": counter.path().to_string_lossy(),
+        "template": cfg.template.name,
+        "cutoffs": cfg.cutoffs,
+        "bos_id": report.bos_id, "eos_id": report.eos_id,
+        "sources": report.sources.iter().map(source_json).collect::<Vec<_>>(),
+        "total": source_json(&report.total),
+        "rejections": rejections,
+        "buckets": buckets.map(|p| p.to_string_lossy().into_owned()),
+        "bucket_lines": report.bucket_lines,
+    });
+    value_to_py(py, &value)
+}
