@@ -180,7 +180,7 @@ impl JsonlWriter {
     }
 
     /// Writes `lines` lines already serialized as JSON (each ending in a newline) in `bytes`.
-    pub fn write_raw_lines(&mut self, bytes: &[u8], lines: u64) -> Result<()> {
+    pub fn write_serialized(&mut self, bytes: &[u8], lines: u64) -> Result<()> {
         self.file.write_all(bytes)?;
         self.count += lines;
         Ok(())

@@ -320,7 +320,7 @@ pub fn token_lengths(
                 }
             }
             if let Some(w) = bucket_writer.as_mut() {
-                w.write_raw_lines(line.as_bytes(), lines)?;
+                w.write_serialized(line.as_bytes(), lines)?;
             }
             rejected.sort_by_key(|r| r.error.record);
             for r in &rejected {
