@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 from pathlib import Path
 
@@ -80,8 +81,12 @@ def test_record_origins(toyhom_csv: Path) -> None:
 
 
 def test_missing_file_is_file_not_found(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        cd.RecordReader(tmp_path / "nope.jsonl")
+    missing = tmp_path / "nope.jsonl"
+    with pytest.raises(FileNotFoundError) as info:
+        cd.RecordReader(missing)
+    assert info.value.errno == errno.ENOENT
+    assert info.value.filename == str(missing)
+    assert str(info.value) == f"[Errno 2] No such file or directory: '{missing}'"
 
 
 def test_malformed_jsonl_names_file_and_line(tmp_path: Path) -> None:

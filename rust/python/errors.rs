@@ -31,12 +31,24 @@ create_exception!(
 pub(crate) fn to_pyerr(err: Error) -> PyErr {
     match err {
         Error::Io { path, source } => {
-            let err: PyErr = source.into();
+            // The built-in subclass for the error kind (FileNotFoundError, …), built as Python
+            // builds its own: `str()` is "[Errno 2] No such file or directory: 'PATH'".
+            let kind_err: PyErr = std::io::Error::from(source.kind()).into();
+            let path = path.to_string_lossy().into_owned();
+            let message = source.to_string();
             Python::attach(|py| {
-                let value = err.value(py);
-                let _ = value.setattr("filename", path.to_string_lossy().into_owned());
-            });
-            err
+                let ty = kind_err.get_type(py);
+                let made = match source.raw_os_error() {
+                    Some(errno) => {
+                        let strerror = message
+                            .rsplit_once(" (os error ")
+                            .map_or(message.as_str(), |(m, _)| m);
+                        ty.call1((errno, strerror, path))
+                    }
+                    None => ty.call1((format!("{path}: {message}"),)),
+                };
+                made.map_or_else(|e| e, PyErr::from_value)
+            })
         }
         Error::Config(msg) => ConfigError::new_err(msg),
         Error::Data(d) => {
