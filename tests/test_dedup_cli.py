@@ -160,3 +160,41 @@ def test_identical_records_are_exact_duplicates(tmp_path: Path) -> None:
     assert stats["sources"][0]["exact_duplicates"] == 2
     (cluster,) = read_jsonl(clusters)
     assert [d["kind"] for d in cluster["duplicates"]] == ["exact", "exact"]  # type: ignore[index]
+
+
+def test_output_format_follows_the_output_name(
+    toyhom_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same kept records as JSON Lines, a JSON array, CSV and Parquet."""
+    base = tmp_path / "kept.jsonl"
+    assert run([str(toyhom_csv), "-o", str(base)]) == 0
+    want = read_jsonl(base)
+    assert len(want) == json.loads(capsys.readouterr().out)["sources"][0]["kept"]
+    for name in ("kept.json", "kept.csv", "kept.parquet"):
+        out = tmp_path / name
+        assert run([str(toyhom_csv), "-o", str(out)]) == 0
+        capsys.readouterr()
+        if name.endswith(".json"):
+            got = json.loads(out.read_text(encoding="utf-8"))
+        else:
+            got = cd.read(out).to_dicts()
+        assert got == want, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "kept.csv",
+        "kept.json",
+        "kept.jsonl",
+        "kept.parquet",
+    ], "no staging files are left behind"
+
+
+def test_nested_records_cannot_be_csv_and_nothing_is_written(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dialogues = shared_data / "disc_med_sft" / "test_examples.jsonl"
+    out, clusters = tmp_path / "kept.csv", tmp_path / "clusters.jsonl"
+    assert run([str(dialogues), "-o", str(out), "--clusters", str(clusters)]) == 2
+    assert "CSV cannot hold the nested fields" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    parquet = tmp_path / "kept.parquet"
+    assert run([str(dialogues), "-o", str(parquet)]) == 0
+    assert cd.read(parquet).height == json.loads(capsys.readouterr().out)["sources"][0]["kept"]

@@ -148,3 +148,12 @@ def test_version_and_module_entry_point() -> None:
         [sys.executable, "-m", "csft_data", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == f"csft-data {cd.__version__}"
+
+
+def test_parquet_output_by_name(toyhom_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    assert main(["normalize", str(toyhom_csv), "-o", str(out), "--convert", "t2s"]) == 0
+    frame = cd.read(out)
+    assert frame.height == 7644
+    assert frame.columns == ["department", "title", "ask", "answer"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]

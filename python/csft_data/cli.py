@@ -21,6 +21,7 @@ from csft_data.lengths import DEFAULT_CUTOFFS, summaries, template_names, token_
 from csft_data.normalize import NormalizeSummary, normalize_file
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+OUTPUT_HELP = "format by name: .jsonl (.gz/.zst ok; the default), .json, .csv or .parquet"
 
 
 def _csv_list(value: str) -> list[str]:
@@ -280,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stream a JSONL/JSON/CSV/Parquet file (gz/zst, UTF-8/GBK) to normalized JSONL",
     )
     p.add_argument("input", type=Path)
-    p.add_argument("-o", "--output", type=Path, required=True, help="output JSONL (.gz/.zst ok)")
+    p.add_argument("-o", "--output", type=Path, required=True, help=OUTPUT_HELP)
     _add_normalize_options(p)
     p.set_defaults(func=cmd_normalize)
 
@@ -294,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="exact + MinHash-LSH near-duplicate removal, per source then across sources",
     )
     p.add_argument("inputs", nargs="+", type=Path, help="input files; each one is a source")
-    p.add_argument("-o", "--output", type=Path, required=True, help="kept records (JSONL)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="kept records; " + OUTPUT_HELP)
     p.add_argument("--clusters", type=Path, help="write duplicate clusters (JSONL) here")
     p.add_argument("--stats", type=Path, help="write the stats (JSON) here")
     p.add_argument(

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from csft_data import _core
 from csft_data.normalize import default_quarantine_path
+from csft_data.write import staged_output
 
 #: ``kinds`` codes: shingled normally / shorter than n (exact match only) / empty.
 KIND_NORMAL, KIND_SHORT, KIND_EMPTY = 0, 1, 2
@@ -131,7 +132,9 @@ def dedup_files(
 
     ``scope``: ``per-source``, ``cross-source`` or ``both`` (per source, then across sources,
     as SF-Med does). The dedup text of a record is its ``fields`` (default: all) joined by
-    newlines. Writes the kept records to ``output`` (JSONL, input order), one line per cluster
+    newlines. Writes the kept records to ``output`` in input order (JSON Lines, kept lines
+    copied verbatim from JSONL inputs; ``.json``, ``.csv`` or ``.parquet`` by the name, see
+    :mod:`csft_data.write`), one line per cluster
     of two or more records to ``clusters`` (keeper, duplicates with source, index, kind,
     similarity, scope), and in skip mode rejected records to ``quarantine``; all atomically.
     ``keep`` picks each cluster's keeper: ``first`` (input order), ``longest`` or ``priority``
@@ -165,30 +168,37 @@ def dedup_files(
 
     start = time.perf_counter()
     try:
-        stats: dict[str, Any] = _core.dedup_files(
-            list(zip(paths, names, strict=True)),
-            out,
-            clusters=clusters,
-            quarantine=quarantine,
-            fields=list(fields) if fields is not None else None,
-            scope=scope,
-            threshold=threshold,
-            num_perm=num_perm,
-            ngram=ngram,
-            word_ngram=word_ngram,
-            mode=mode,
-            seed=seed,
-            bands=bands,
-            rows=rows,
-            verify=verify,
-            keep=keep,
-            format=format,
-            encoding=encoding,
-            on_error=on_error,
-            batch_size=batch_size,
-            progress=report if progress else None,
-            source_rank=rank,
-        )
+        with staged_output(out) as target:
+            stats: dict[str, Any] = _core.dedup_files(
+                list(zip(paths, names, strict=True)),
+                target,
+                clusters=clusters,
+                quarantine=quarantine,
+                fields=list(fields) if fields is not None else None,
+                scope=scope,
+                threshold=threshold,
+                num_perm=num_perm,
+                ngram=ngram,
+                word_ngram=word_ngram,
+                mode=mode,
+                seed=seed,
+                bands=bands,
+                rows=rows,
+                verify=verify,
+                keep=keep,
+                format=format,
+                encoding=encoding,
+                on_error=on_error,
+                batch_size=batch_size,
+                progress=report if progress else None,
+                source_rank=rank,
+            )
+    except _core.ConfigError:
+        # The output could not take the records' shape: take back the side files too.
+        for side in (clusters, quarantine):
+            if side is not None:
+                Path(side).unlink(missing_ok=True)
+        raise
     finally:
         bar.close()
     stats["seconds"] = round(time.perf_counter() - start, 3)

@@ -14,8 +14,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from csft_data._core import ConfigError, JsonlWriter, Normalizer
+from csft_data._core import ConfigError, JsonlWriter, Normalizer, RecordReader
 from csft_data.io import OnError, open_reader
+from csft_data.write import staged_output
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,36 @@ class NormalizeSummary:
         return text + f"{conv} in {self.seconds:.2f}s ({rate:,.0f} records/s)"
 
 
+def _stream(
+    reader: RecordReader,
+    normalizer: Normalizer,
+    output: Path,
+    q_path: Path | None,
+    bar: tqdm[Any],
+) -> tuple[int, int]:
+    """Normalizes every batch into ``output`` (JSONL); returns (written, rejected)."""
+    writer = JsonlWriter(output)
+    q_writer = JsonlWriter(q_path) if q_path is not None else None
+    try:
+        seen = 0
+        for batch in reader:
+            normalizer.apply(batch)
+            writer.write(batch)
+            if q_writer is not None and batch.num_rejected:
+                q_writer.write_rejections(batch)
+            bar.update(reader.bytes_read - seen)
+            seen = reader.bytes_read
+        # quarantine first: once the main output is visible, everything is there
+        rejected = q_writer.commit() if q_writer is not None else 0
+        written = writer.commit()
+    except BaseException:
+        writer.abort()
+        if q_writer is not None:
+            q_writer.abort()
+        raise
+    return int(written), int(rejected)
+
+
 def default_quarantine_path(output: str | Path) -> Path:
     """``out.jsonl`` → ``out.quarantine.jsonl`` (same folder)."""
     out = Path(output)
@@ -78,7 +109,8 @@ def normalize_file(
     batch_size: int = 4096,
     progress: bool = False,
 ) -> NormalizeSummary:
-    """Stream ``input`` (any supported format) to ``output`` as normalized JSONL.
+    """Stream ``input`` (any supported format) to ``output`` as normalized JSON Lines (or
+    ``.json`` / ``.csv`` / ``.parquet`` by the output's name, see :mod:`csft_data.write`).
 
     ``fields`` limits the work to those top-level fields and makes them required (a record
     without one is an error, or a rejection in skip mode). With ``on_error="skip"`` every
@@ -110,9 +142,7 @@ def normalize_file(
         required=fields,
         batch_size=batch_size,
     )
-    q_path = (quarantine or default_quarantine_path(output)) if on_error == "skip" else None
-    writer = JsonlWriter(output)
-    q_writer = JsonlWriter(q_path) if q_path is not None else None
+    q_path = Path(quarantine or default_quarantine_path(output)) if on_error == "skip" else None
     bar = tqdm(
         total=reader.total_bytes,
         unit="B",
@@ -122,21 +152,11 @@ def normalize_file(
         leave=False,
     )
     try:
-        seen = 0
-        for batch in reader:
-            normalizer.apply(batch)
-            writer.write(batch)
-            if q_writer is not None and batch.num_rejected:
-                q_writer.write_rejections(batch)
-            bar.update(reader.bytes_read - seen)
-            seen = reader.bytes_read
-        # quarantine first: once the main output is visible, everything is there
-        rejected = q_writer.commit() if q_writer is not None else 0
-        written = writer.commit()
-    except BaseException:
-        writer.abort()
-        if q_writer is not None:
-            q_writer.abort()
+        with staged_output(output) as target:
+            written, rejected = _stream(reader, normalizer, target, q_path, bar)
+    except ConfigError:
+        if q_path is not None:  # the output could not take the records' shape
+            Path(q_path).unlink(missing_ok=True)
         raise
     finally:
         bar.close()
