@@ -140,10 +140,72 @@ mod kernel {
         blocks_generic(a_lo, a_hi, b, keys, out);
     }
 
+    /// The AVX-512 kernel, written out: LLVM's own vectorization of `blocks_generic` runs along
+    /// the keys and spills. Per key and 16 permutations: two `vpmuludq` (a_lo·x, 64-bit lanes),
+    /// two `vpaddq` (+ b), one `vpermt2d` gathering the 16 high halves, one `vpmulld` (a_hi·x),
+    /// one `vpaddd` and one `vpminud`.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw")]
+    #[target_feature(enable = "avx512f")]
+    #[allow(unsafe_code)]
     fn blocks_avx512(a_lo: &[u32], a_hi: &[u32], b: &[u64], keys: &[u32], out: &mut [u32]) {
-        blocks_generic(a_lo, a_hi, b, keys, out);
+        use std::arch::x86_64::*;
+        assert!(a_lo.len() == out.len() && a_hi.len() == out.len() && b.len() == out.len());
+        assert!(out.len() % BLOCK == 0 && BLOCK == 16);
+        // Odd 32-bit elements of two vectors of 8 u64: the high halves, in order.
+        let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        for k in (0..out.len()).step_by(BLOCK) {
+            // SAFETY: k + 16 ≤ len for every slice (asserted above); unaligned loads and stores.
+            let (lo, hi, b0, b1) = unsafe {
+                (
+                    _mm512_loadu_si512(a_lo.as_ptr().add(k).cast()),
+                    _mm512_loadu_si512(a_hi.as_ptr().add(k).cast()),
+                    _mm512_loadu_si512(b.as_ptr().add(k).cast()),
+                    _mm512_loadu_si512(b.as_ptr().add(k + 8).cast()),
+                )
+            };
+            // a_lo of permutations 0..8 and 8..16 in the low halves of 64-bit lanes.
+            let lo0 = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(lo));
+            let lo1 = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(lo));
+            let mut m = _mm512_set1_epi32(-1);
+            for &x in keys {
+                let x64 = _mm512_set1_epi64(i64::from(x));
+                let p0 = _mm512_add_epi64(_mm512_mul_epu32(lo0, x64), b0);
+                let p1 = _mm512_add_epi64(_mm512_mul_epu32(lo1, x64), b1);
+                let high = _mm512_permutex2var_epi32(p0, odd, p1);
+                let v = _mm512_add_epi32(high, _mm512_mullo_epi32(hi, _mm512_set1_epi32(x as i32)));
+                m = _mm512_min_epu32(m, v);
+            }
+            // SAFETY: as above.
+            unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(k).cast(), m) };
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    enum Kernel {
+        Generic,
+        #[cfg(target_arch = "x86_64")]
+        Avx2,
+        #[cfg(target_arch = "x86_64")]
+        Avx512,
+    }
+
+    /// The best kernel the CPU has, chosen once (`CSFT_NO_AVX512=1` skips AVX-512, to compare).
+    fn kernel() -> Kernel {
+        static CHOICE: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *CHOICE.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::env::var_os("CSFT_NO_AVX512").is_none()
+                    && std::arch::is_x86_feature_detected!("avx512f")
+                {
+                    return Kernel::Avx512;
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    return Kernel::Avx2;
+                }
+            }
+            Kernel::Generic
+        })
     }
 
     /// Signs `out.len()` (a multiple of [`BLOCK`]) permutations with the best kernel the CPU has.
@@ -155,22 +217,15 @@ mod kernel {
         keys: &[u32],
         out: &mut [u32],
     ) {
-        #[cfg(target_arch = "x86_64")]
-        if std::env::var_os("CSFT_NO_AVX512").is_none()
-            && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-        {
-            // SAFETY: the CPU supports these AVX-512 subsets, checked just above.
-            return unsafe { blocks_avx512(a_lo, a_hi, b, keys, out) };
+        match kernel() {
+            Kernel::Generic => blocks_generic(a_lo, a_hi, b, keys, out),
+            // SAFETY: `kernel()` picked it because the CPU has AVX-512F.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { blocks_avx512(a_lo, a_hi, b, keys, out) },
+            // SAFETY: `kernel()` picked it because the CPU has AVX2.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { blocks_avx2(a_lo, a_hi, b, keys, out) },
         }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { blocks_avx2(a_lo, a_hi, b, keys, out) };
-        }
-        blocks_generic(a_lo, a_hi, b, keys, out);
     }
 
     #[cfg(test)]
@@ -204,6 +259,11 @@ mod kernel {
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: AVX2 is present.
                 run(&|o| unsafe { blocks_avx2(&perms.a_lo, &perms.a_hi, &perms.b, &keys, o) });
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: AVX-512F is present.
+                run(&|o| unsafe { blocks_avx512(&perms.a_lo, &perms.a_hi, &perms.b, &keys, o) });
             }
         }
     }
