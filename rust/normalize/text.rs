@@ -142,7 +142,7 @@ fn is_hspace(c: char) -> bool {
 fn tidy_whitespace(text: &str) -> Cow<'_, str> {
     let trimmed = text.trim();
     let needs = trimmed.len() != text.len()
-        || trimmed.contains("\n\n\n")
+        || memchr::memmem::find(trimmed.as_bytes(), b"\n\n\n").is_some()
         || trimmed.split('\n').any(|l| {
             l.ends_with(is_hspace) || (l.trim_matches(is_hspace).is_empty() && !l.is_empty())
         });
