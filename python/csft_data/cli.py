@@ -317,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--verify",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="check candidates by true Jaccard (default on: no false positives)",
+        help="check candidates by true Jaccard (default on: no false positives); "
+        "--no-verify checks the MinHash estimate instead",
     )
     p.add_argument(
         "--keep",
