@@ -18,6 +18,7 @@ from csft_data._core import (
     convert,
     opencc_configs,
 )
+from csft_data.cmb import extract_choice, score_files
 from csft_data.dedup import MinHashSignatures, band_keys, dedup_files, lsh_params, minhash
 from csft_data.io import read, read_arrow, read_batches
 from csft_data.lengths import count_tokens, template_names, token_lengths
@@ -39,6 +40,7 @@ __all__ = [
     "convert",
     "count_tokens",
     "dedup_files",
+    "extract_choice",
     "lsh_params",
     "minhash",
     "normalize_file",
@@ -46,6 +48,7 @@ __all__ = [
     "read",
     "read_arrow",
     "read_batches",
+    "score_files",
     "template_names",
     "token_lengths",
 ]

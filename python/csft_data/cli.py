@@ -15,6 +15,7 @@ from typing import Any
 
 from csft_data import __version__
 from csft_data._core import CsftDataError, convert, opencc_configs
+from csft_data.cli_eval import add_eval_parser
 from csft_data.dedup import dedup_files
 from csft_data.demo import demo_paths
 from csft_data.lengths import DEFAULT_CUTOFFS, summaries, template_names, token_lengths
@@ -382,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="*", help="texts to convert (default: lines of stdin)")
     p.add_argument("--list", action="store_true", help="list the built-in configs")
     p.set_defaults(func=cmd_convert)
+    add_eval_parser(sub)
     return parser
 
 
