@@ -17,7 +17,8 @@ FIXTURES = Path(__file__).resolve().parent / "data" / "adapters"
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    # split on "\n" only: texts may hold U+2028 and the like, which splitlines() also cuts at
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
 
 
 def run(adapter: str, inputs: list[Path], out: Path, **kw: Any) -> tuple[dict[str, Any], list]:
@@ -43,7 +44,10 @@ def test_sources_lists_every_adapter(capsys: pytest.CaptureFixture[str]) -> None
     ]:  # fmt: skip
         assert want in names
     cmb = next(a for a in adapters() if a["name"] == "cmb")
-    assert cmb["templates"]["instruction"] == "该问题源自{exam_type}，面向{exam_class}中的{exam_subject}。\n\n"
+    assert (
+        cmb["templates"]["instruction"]
+        == "该问题源自{exam_type}，面向{exam_class}中的{exam_subject}。\n\n"
+    )
     assert main(["sources", "--output-format", "json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == len(names)
     assert main(["sources"]) == 0
@@ -63,7 +67,9 @@ def test_toyhom_csv_gbk(shared_data: Path, tmp_path: Path) -> None:
 
 
 def test_toyhom_txt_blocks(shared_data: Path, tmp_path: Path) -> None:
-    stats, recs = run("cmd_toyhom_txt", [shared_data / "toyhom_cmdd" / "内科.txt"], tmp_path / "o.jsonl")
+    stats, recs = run(
+        "cmd_toyhom_txt", [shared_data / "toyhom_cmdd" / "内科.txt"], tmp_path / "o.jsonl"
+    )
     # 16,192 lines = 4,048 blocks of title,ask / answer / two blank lines
     assert (stats["records"], stats["written"], stats["rejected"]) == (4048, 4048, 0)
     assert recs[0]["instruction"] == "高血压患者能吃党参吗？"
@@ -71,7 +77,9 @@ def test_toyhom_txt_blocks(shared_data: Path, tmp_path: Path) -> None:
 
 
 def test_cmexam_csv(shared_data: Path, tmp_path: Path) -> None:
-    stats, recs = run("cmexam", [shared_data / "cmexam" / "cmexam_val_part1.csv"], tmp_path / "o.jsonl")
+    stats, recs = run(
+        "cmexam", [shared_data / "cmexam" / "cmexam_val_part1.csv"], tmp_path / "o.jsonl"
+    )
     assert (stats["written"], stats["rejected"]) == (3000, 0)
     r = recs[0]
     assert r["instruction"] == "这是国家医师资格考试的题目。\n\n"
@@ -100,14 +108,21 @@ def test_headqa_spanish(shared_data: Path, tmp_path: Path) -> None:
     )
     assert (r["output"], r["id"]) == ("The answer is C .", "Cuaderno_2013_1_B/1")
     # the sample is Spanish: the header can be overridden
-    tpl = {"instruction": "Pregunta de {category} ({year}).\n\n", "output": "La respuesta es {answer}."}
-    _, recs2 = run("headqa", [shared_data / "headqa" / "HEAD.json"], tmp_path / "o2.jsonl", templates=tpl)
+    tpl = {
+        "instruction": "Pregunta de {category} ({year}).\n\n",
+        "output": "La respuesta es {answer}.",
+    }
+    _, recs2 = run(
+        "headqa", [shared_data / "headqa" / "HEAD.json"], tmp_path / "o2.jsonl", templates=tpl
+    )
     assert recs2[0]["instruction"] == "Pregunta de biology (2013).\n\n"
     assert recs2[0]["output"] == "La respuesta es C."
 
 
 def test_pubmedqa(shared_data: Path, tmp_path: Path) -> None:
-    stats, recs = run("pubmedqa", [shared_data / "pubmedqa" / "ori_pqal.json"], tmp_path / "o.jsonl")
+    stats, recs = run(
+        "pubmedqa", [shared_data / "pubmedqa" / "ori_pqal.json"], tmp_path / "o.jsonl"
+    )
     assert stats["written"] == 1000
     r = recs[0]
     assert r["id"] == "21645374"
@@ -122,7 +137,9 @@ def test_pubmedqa(shared_data: Path, tmp_path: Path) -> None:
 
 
 def test_huatuo26m(shared_data: Path, tmp_path: Path) -> None:
-    stats, recs = run("huatuo26m", [shared_data / "huatuo26m" / "huatuo26M_test.json"], tmp_path / "o.jsonl")
+    stats, recs = run(
+        "huatuo26m", [shared_data / "huatuo26m" / "huatuo26M_test.json"], tmp_path / "o.jsonl"
+    )
     assert stats["written"] == 6000
     assert recs[0]["instruction"] == "做了腰间盘穿丁手术后，用盐泡脚可以吗"
     assert recs[0]["input"] == ""
@@ -210,7 +227,10 @@ def test_fixture_mcqa_sets(tmp_path: Path) -> None:
     assert recs[2]["output"] == "2015年指南推荐按压频率为100～120次/分。\n答案是C。"
     _, recs = run("mlecqa", [FIXTURES / "Clinic_train.json"], tmp_path / "m.jsonl")
     assert recs[1]["input"].split("\n")[1:4] == ["A: 急性咽炎", "B: 流行性感冒", "C: 急性扁桃体炎"]
-    assert (recs[0]["output"], recs[0]["id"]) == ("答案是B。", "13413fc4-61a8-4e0c-b24f-01634e6262c6")
+    assert (recs[0]["output"], recs[0]["id"]) == (
+        "答案是B。",
+        "13413fc4-61a8-4e0c-b24f-01634e6262c6",
+    )
     _, recs = run("nlpec", [FIXTURES / "NLPEC_public_data" / "train.json"], tmp_path / "n.jsonl")
     assert recs[1]["output"] == "大环内酯类包括红霉素、阿奇霉素、克拉霉素等。\n答案是ABD。"
     assert recs[0]["output"].startswith("拉西地平：CCB具有很强的血管选择性。\n依诺肝素：")
@@ -223,7 +243,9 @@ def test_fixture_mcqa_sets(tmp_path: Path) -> None:
 def test_fixture_qa_sets(shared_data: Path, tmp_path: Path) -> None:
     d = FIXTURES / "cmedqa2"
     stats, recs = run(
-        "cmedqa2", [d / "answer.csv", d / "question.csv", d / "train_candidates.txt"], tmp_path / "c.jsonl"
+        "cmedqa2",
+        [d / "answer.csv", d / "question.csv", d / "train_candidates.txt"],
+        tmp_path / "c.jsonl",
     )
     assert [r["id"] for r in recs] == ["50355365", "50355366", "60000001"]
     assert recs[0]["instruction"] == recs[1]["instruction"] == "头痛头晕，血压正常，是怎么回事？"
@@ -251,7 +273,11 @@ def test_fixture_qa_sets(shared_data: Path, tmp_path: Path) -> None:
 def test_generic_adapters(tmp_path: Path) -> None:
     _, recs = run("alpaca", [FIXTURES / "alpaca.json"], tmp_path / "a.jsonl")
     assert recs[1]["history"] == [["我有高血压", "请问血压多少？"]]
-    assert (recs[1]["system"], recs[1]["id"], recs[1]["style"]) == ("你是一名医生。", "a2", "generic")
+    assert (recs[1]["system"], recs[1]["id"], recs[1]["style"]) == (
+        "你是一名医生。",
+        "a2",
+        "generic",
+    )
     _, recs = run("sharegpt", [FIXTURES / "sharegpt.jsonl"], tmp_path / "s.jsonl")
     assert [(r["id"], r["turn"]) for r in recs] == [("s1", 1), ("s1", 2), ("s2", 1)]
     assert recs[1]["history"] == [["我头疼", "疼了多久？"]]
@@ -298,7 +324,9 @@ def test_deterministic(shared_data: Path, tmp_path: Path) -> None:
         assert a.read_bytes() == b.read_bytes()
 
 
-def test_bad_input_raises_or_quarantines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_raises_or_quarantines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.json"
     items = json.loads((FIXTURES / "Clinic_train.json").read_text(encoding="utf-8"))
     items.insert(1, {"qid": "x", "qtext": "问题", "options": {"A": "a", "B": "b"}, "answer": "F"})
@@ -323,7 +351,9 @@ def test_bad_input_raises_or_quarantines(tmp_path: Path, capsys: pytest.CaptureF
     assert json.loads(q[0]["raw"])["qid"] == "x"
 
 
-def test_cli_adapt_options(shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_adapt_options(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = shared_data / "disc_med_sft" / "test_examples.jsonl"
     out = tmp_path / "o.jsonl"
     code = main(
@@ -336,4 +366,6 @@ def test_cli_adapt_options(shared_data: Path, tmp_path: Path, capsys: pytest.Cap
     assert lines(out)[0]["system"] == "你是医生。\n请回答。"
     assert main(["adapt", "mapping", str(FIXTURES / "mapping.csv"), "-o", str(out),
                  "--map", "instruction=question", "--map", "output=answer"]) == 0  # fmt: skip
-    assert main(["adapt", "mapping", str(FIXTURES / "mapping.csv"), "-o", str(out), "--map", "x"]) == 2
+    assert (
+        main(["adapt", "mapping", str(FIXTURES / "mapping.csv"), "-o", str(out), "--map", "x"]) == 2
+    )

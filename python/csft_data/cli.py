@@ -274,14 +274,27 @@ def cmd_sources(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _unescape(text: str) -> str:
+    escapes = {"n": "\n", "t": "\t", "\\": "\\"}
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in escapes:
+            out.append(escapes[text[i + 1]])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
 def _key_values(items: list[str] | None, what: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items or []:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise ConfigError(f"{what} must be NAME=VALUE, got {item!r}")
-        # the shell gives "\n" for a typed \n; templates mean newlines
-        out[name] = value.encode("utf-8").decode("unicode_escape") if what == "--template" else value
+        # a typed \n (or \t) in a template means a newline (tab); \\ is a backslash
+        out[name] = _unescape(value) if what == "--template" else value
     return out
 
 
