@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,9 @@ def convert(
     ``written`` output records; per file; ``skipped_by_reason``; ``rejected_by_reason``
     (``kind (field)``) and the first ``rejections``.
     """
-    paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
+    paths: list[PathLike[str] | str] = (
+        [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
+    )
     if on_error == "skip" and quarantine is None:
         quarantine = default_quarantine_path(output)
     t0 = time.perf_counter()

@@ -212,14 +212,14 @@ fn located(u: crate::lengths::template::Unrenderable) -> Bad {
 /// as they are after the checks LLaMA-Factory's converter would make.
 pub fn alpaca(r: &Record, ctx: &Ctx<'_>) -> Conv {
     conversation(r).map_err(located)?;
-    if r.contains_key("messages") || r.contains_key("conversations") {
-        if !r.contains_key("instruction") {
-            return Err(bad(
-                "instruction",
-                DataErrorKind::MissingField,
-                "missing 'instruction' (use the sharegpt adapter for messages)",
-            ));
-        }
+    if (r.contains_key("messages") || r.contains_key("conversations"))
+        && !r.contains_key("instruction")
+    {
+        return Err(bad(
+            "instruction",
+            DataErrorKind::MissingField,
+            "missing 'instruction' (use the sharegpt adapter for messages)",
+        ));
     }
     let output = req_str(r, "output")?;
     Ok(Outcome::Records(vec![Alpaca {

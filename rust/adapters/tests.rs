@@ -267,7 +267,7 @@ fn meddialog_blocks() {
     let out = dir.path().join("o.jsonl");
     let stats = convert(
         adapter("meddialog").unwrap(),
-        &[p.clone()],
+        std::slice::from_ref(&p),
         &out,
         None,
         &AdaptOptions::default(),
