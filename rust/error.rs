@@ -26,6 +26,9 @@ pub enum DataErrorKind {
     MissingField,
     /// A field whose value has the wrong type (e.g. a number where text is needed).
     FieldType,
+    /// A well-typed value that cannot be used (an answer letter naming no option, an empty
+    /// required text, a block without its answer line).
+    Value,
 }
 
 impl DataErrorKind {
@@ -38,6 +41,7 @@ impl DataErrorKind {
             Self::Parquet => "parquet",
             Self::MissingField => "missing_field",
             Self::FieldType => "field_type",
+            Self::Value => "value",
         }
     }
 }

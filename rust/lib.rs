@@ -2,6 +2,7 @@
 //! for medical SFT corpora. It knows nothing of Python; `python` (behind the `python` feature)
 //! is the one thin PyO3 layer over it.
 
+pub mod adapters;
 pub mod dedup;
 pub mod error;
 pub mod io;

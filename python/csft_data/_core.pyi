@@ -16,6 +16,8 @@ __all__ = [
     "RecordReader",
     "TokenCounter",
     "__version__",
+    "adapt",
+    "adapters",
     "band_keys",
     "convert",
     "dedup_files",
@@ -199,4 +201,17 @@ def token_lengths(
     on_error: str = "raise",
     batch_size: int = 4096,
     progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]: ...
+def adapters() -> list[dict[str, Any]]: ...
+def adapt(
+    adapter_name: str,
+    inputs: list[PathLike[str] | str],
+    output: PathLike[str] | str,
+    *,
+    templates: dict[str, str] | None = None,
+    per_conversation: bool = False,
+    on_error: str = "raise",
+    quarantine: PathLike[str] | str | None = None,
+    mapping: dict[str, str] | None = None,
+    batch_size: int = 4096,
 ) -> dict[str, Any]: ...

@@ -2,6 +2,7 @@
 //! `csft_data._core`. It copies inputs into Rust, releases the GIL for the work, and maps
 //! [`crate::Error`] to Python exceptions (`errors.rs`). No logic lives here.
 
+mod adapters;
 mod dedup;
 mod errors;
 mod io;
@@ -27,5 +28,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<lengths::PyTokenCounter>()?;
     m.add_function(wrap_pyfunction!(lengths::template_names, m)?)?;
     m.add_function(wrap_pyfunction!(lengths::token_lengths, m)?)?;
+    m.add_function(wrap_pyfunction!(adapters::adapters, m)?)?;
+    m.add_function(wrap_pyfunction!(adapters::adapt, m)?)?;
     Ok(())
 }
