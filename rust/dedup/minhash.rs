@@ -150,7 +150,7 @@ mod kernel {
     fn blocks_avx512(a_lo: &[u32], a_hi: &[u32], b: &[u64], keys: &[u32], out: &mut [u32]) {
         use std::arch::x86_64::*;
         assert!(a_lo.len() == out.len() && a_hi.len() == out.len() && b.len() == out.len());
-        assert!(out.len() % BLOCK == 0 && BLOCK == 16);
+        assert!(out.len().is_multiple_of(BLOCK) && BLOCK == 16);
         // Odd 32-bit elements of two vectors of 8 u64: the high halves, in order.
         let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
         for k in (0..out.len()).step_by(BLOCK) {

@@ -826,7 +826,7 @@ fn batches_respect_size_and_order() {
         assert!(out.error.is_none());
         let n = out.records.len();
         let mut expected = vec![size; n / size];
-        if n % size != 0 {
+        if !n.is_multiple_of(size) {
             expected.push(n % size);
         }
         assert_eq!(out.batch_sizes, expected, "{rel}");

@@ -196,8 +196,8 @@ impl Template {
     ) -> impl Iterator<Item = (&'a Element, Slot)> + 'a {
         let first = i == 0;
         let has_system = first && !system.is_empty();
-        let sep = i > 0 && i % 2 == 0;
-        let body = if i % 2 == 0 {
+        let sep = i > 0 && i.is_multiple_of(2);
+        let body = if i.is_multiple_of(2) {
             &self.user
         } else {
             &self.assistant

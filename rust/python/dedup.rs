@@ -77,7 +77,7 @@ pub fn band_keys<'py>(
     bands: usize,
     rows: usize,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    if num_perm == 0 || signatures.len() % (4 * num_perm) != 0 {
+    if num_perm == 0 || !signatures.len().is_multiple_of(4 * num_perm) {
         return Err(ConfigError::new_err(format!(
             "signature buffer of {} bytes is not a whole number of rows of {num_perm} u32",
             signatures.len()
