@@ -122,19 +122,31 @@ def test_json_summary(toyhom_csv: Path, tmp_path: Path, capsys: pytest.CaptureFi
 def test_demo_runs_on_the_embedded_corpus(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """adapt → normalize (t2s) → dedup, every record accounted for."""
     assert main(["demo", "-o", str(tmp_path)]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["cmtmedqa.jsonl", "disc_med_sft.jsonl", "toyhom_cmdd_neike.jsonl"]
-    toyhom = read_jsonl(tmp_path / "toyhom_cmdd_neike.jsonl")
-    assert len(toyhom) == 1000 and toyhom[0]["title"] == "高血压患者能吃党参吗？"
+    assert names == ["adapted", "clusters.jsonl", "dedup_stats.json", "kept.jsonl", "normalized"]
+    toyhom = read_jsonl(tmp_path / "normalized" / "toyhom_cmdd_neike.jsonl")
+    assert len(toyhom) == 1000
+    assert toyhom[0]["instruction"] == "高血压患者能吃党参吗？"
+    assert toyhom[0]["source"] == "cmd_toyhom"
+    stats = json.loads((tmp_path / "dedup_stats.json").read_text(encoding="utf-8"))
+    normalized = sum(len(read_jsonl(p)) for p in sorted((tmp_path / "normalized").iterdir()))
+    kept = read_jsonl(tmp_path / "kept.jsonl")
+    removed = sum(s["exact_duplicates"] + s["near_duplicates"] for s in stats["sources"])
+    assert sum(s["records"] for s in stats["sources"]) == normalized
+    assert len(kept) == normalized - removed
+    assert stats["sources"][0]["exact_duplicates"] > 0  # the Toyhom excerpt repeats rows
     assert "demo:" in capsys.readouterr().out
 
 
 def test_demo_is_deterministic(tmp_path: Path) -> None:
     main(["demo", "-o", str(tmp_path / "a")])
     main(["demo", "-o", str(tmp_path / "b")])
-    for f in (tmp_path / "a").iterdir():
-        assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes()
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.json*"))
+    assert len(files) == 9
+    for f in files:
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
 
 
 def test_convert_command(capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,7 +19,7 @@ from csft_data.adapters import adapter_names, adapters
 from csft_data.adapters import convert as adapt
 from csft_data.cli_eval import add_eval_parser
 from csft_data.dedup import dedup_files
-from csft_data.demo import demo_paths
+from csft_data.demo import run_demo
 from csft_data.lengths import DEFAULT_CUTOFFS, summaries, template_names, token_lengths
 from csft_data.normalize import NormalizeSummary, normalize_file
 
@@ -113,16 +113,19 @@ def cmd_normalize(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     out_dir: Path = args.output
-    kwargs = _normalize_kwargs(args)
-    summaries = []
-    for path in demo_paths():
-        stem = path.name.split(".")[0]
-        summaries.append(normalize_file(path, out_dir / f"{stem}.jsonl", **kwargs))  # type: ignore[arg-type]
-    code = _report(summaries, args.output_format)
-    if args.output_format == "text":
-        total = sum(s.written for s in summaries)
-        print(f"demo: {total:,} normalized records in {out_dir}/")
-    return code
+    result = run_demo(out_dir, **_normalize_kwargs(args))
+    if args.output_format == "json":
+        payload = {
+            "adapted": result.adapted,
+            "normalized": [s.as_dict() for s in result.normalized],
+            "dedup": result.dedup,
+        }
+        print(json.dumps(payload, ensure_ascii=False))
+    else:
+        print("\n".join(result.lines()))
+        print(f"demo: kept records in {result.kept}; stages under {out_dir}/")
+    rejected = any(s.rejected for s in result.normalized)
+    return EXIT_FINDINGS if rejected else EXIT_OK
 
 
 def _dedup_table(stats: dict[str, Any]) -> str:
