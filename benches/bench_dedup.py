@@ -242,6 +242,7 @@ def child_csft(cfg: dict[str, Any]) -> dict[str, Any]:
         seed=SEED,
         scope="cross-source",
         verify=cfg["verify"],
+        sketch=cfg.get("sketch", "minhash"),
         clusters=cfg["clusters"],
     )
     dt = time.perf_counter() - t
@@ -416,6 +417,7 @@ def main_bench(args: argparse.Namespace, base: list[str], work: Path) -> None:
     runs: list[tuple[str, dict[str, Any], int]] = [
         ("csft_data verify=True", {"method": "csft", "verify": True}, n),
         ("csft_data verify=False", {"method": "csft", "verify": False}, n),
+        ("csft_data oph verify=True", {"method": "csft", "verify": True, "sketch": "oph"}, n),
         (
             f"rensa ({ds_bands * ds_rows} perm, {ds_bands}x{ds_rows})",
             {"method": "rensa", "num_perm": ds_bands * ds_rows, "bands": ds_bands},

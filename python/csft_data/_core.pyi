@@ -139,6 +139,7 @@ def minhash_signatures(
     word_ngram: int = 3,
     mode: str = "auto",
     seed: int = 1,
+    sketch: str = "minhash",
 ) -> tuple[bytes, bytes]: ...
 def band_keys(signatures: bytes, num_perm: int, bands: int, rows: int) -> bytes: ...
 def lsh_params(
@@ -174,6 +175,7 @@ def dedup_files(
     batch_size: int = 4096,
     progress: Callable[[str, int, int], None] | None = None,
     source_rank: list[int] | None = None,
+    sketch: str = "minhash",
 ) -> dict[str, Any]: ...
 
 @final

@@ -165,6 +165,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         word_ngram=args.word_ngram,
         mode=args.shingles,
         seed=args.seed,
+        sketch=args.sketch,
         bands=args.bands,
         rows=args.rows,
         verify=args.verify,
@@ -392,6 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--word-ngram", type=int, default=3, help="word n-gram size (3)")
     p.add_argument("--shingles", choices=["auto", "char", "word"], default="auto")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--sketch",
+        choices=["minhash", "oph"],
+        default="minhash",
+        help="signatures: minhash (num-perm permutations) or oph (one-permutation hashing with "
+        "optimal densification: same estimate, faster)",
+    )
     p.add_argument("--bands", type=int, help="override the LSH bands")
     p.add_argument("--rows", type=int, help="override the LSH rows per band")
     p.add_argument(

@@ -17,6 +17,7 @@
 
 use rayon::prelude::*;
 
+use super::oph::{self, Sketch};
 use super::shingle::{ShingleParams, Shingler, TextKind};
 use crate::error::{Error, Result};
 
@@ -273,8 +274,10 @@ mod kernel {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MinHashParams {
     pub shingle: ShingleParams,
+    /// Signature length (permutations, or bins for [`Sketch::Oph`]).
     pub num_perm: usize,
     pub seed: u64,
+    pub sketch: Sketch,
 }
 
 impl Default for MinHashParams {
@@ -283,6 +286,7 @@ impl Default for MinHashParams {
             shingle: ShingleParams::default(),
             num_perm: DEFAULT_NUM_PERM,
             seed: 0,
+            sketch: Sketch::MinHash,
         }
     }
 }
@@ -364,12 +368,24 @@ pub fn signatures(texts: &[&str], params: &MinHashParams) -> Result<Signatures> 
         .zip(kinds.par_iter_mut())
         .zip(texts.par_iter())
         .for_each_init(
-            || (Shingler::new(params.shingle), Vec::new(), Vec::new()),
-            |(shingler, buf, keys), ((row, kind), text)| {
+            || {
+                (
+                    Shingler::new(params.shingle),
+                    Vec::new(),
+                    Vec::new(),
+                    Vec::new(),
+                )
+            },
+            |(shingler, buf, keys, filled), ((row, kind), text)| {
                 *kind = shingler.shingle_unsorted(text, buf);
-                keys.clear();
-                keys.extend(buf.iter().map(|&h| h as u32));
-                perms.sign_keys(keys, row);
+                match params.sketch {
+                    Sketch::MinHash => {
+                        keys.clear();
+                        keys.extend(buf.iter().map(|&h| h as u32));
+                        perms.sign_keys(keys, row);
+                    }
+                    Sketch::Oph => oph::sign(buf, params.seed, row, filled),
+                }
             },
         );
     Ok(Signatures {

@@ -22,6 +22,7 @@ pub mod exact;
 pub mod files;
 pub mod lsh;
 pub mod minhash;
+pub mod oph;
 pub mod shingle;
 mod verify;
 
@@ -35,6 +36,7 @@ pub use cluster::{KeepPolicy, Preference, UnionFind};
 pub use exact::exact_duplicates;
 pub use lsh::{optimal_params, BandKeys, Buckets, PairMode};
 pub use minhash::{estimate_jaccard, jaccard, signatures, MinHashParams, Signatures};
+pub use oph::Sketch;
 pub use shingle::{ShingleMode, ShingleParams, TextKind};
 pub use verify::{MAX_CENTERS, MAX_LEADERS};
 
@@ -51,6 +53,8 @@ pub struct DedupConfig {
     /// `Auto` mode: CJK share of units at or above which a text is shingled by characters.
     pub cjk_share: f64,
     pub num_perm: usize,
+    /// Signature scheme: classic MinHash (default) or one-permutation hashing.
+    pub sketch: Sketch,
     /// Seed of shingle hashing and of the permutations.
     pub seed: u64,
     /// Jaccard similarity at or above which two texts are near-duplicates.
@@ -74,6 +78,7 @@ impl Default for DedupConfig {
             word_ngram: shingle::DEFAULT_WORD_NGRAM,
             cjk_share: shingle::DEFAULT_CJK_SHARE,
             num_perm: minhash::DEFAULT_NUM_PERM,
+            sketch: Sketch::MinHash,
             seed: 1,
             threshold: 0.8,
             bands: None,
@@ -102,6 +107,7 @@ impl DedupConfig {
             shingle: self.shingle_params(),
             num_perm: self.num_perm,
             seed: self.seed,
+            sketch: self.sketch,
         }
     }
 

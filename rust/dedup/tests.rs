@@ -111,7 +111,16 @@ fn refs(texts: &[String]) -> Vec<&str> {
 
 #[test]
 fn signature_estimate_tracks_true_jaccard_on_real_text() {
-    let cfg = DedupConfig::default();
+    for sketch in [Sketch::MinHash, Sketch::Oph] {
+        estimate_tracks_true_jaccard(DedupConfig {
+            sketch,
+            ..DedupConfig::default()
+        });
+    }
+}
+
+fn estimate_tracks_true_jaccard(cfg: DedupConfig) {
+    let sketch = cfg.sketch;
     let texts: Vec<&String> = huatuo()
         .iter()
         .filter(|t| t.chars().count() >= 120)
@@ -149,14 +158,18 @@ fn signature_estimate_tracks_true_jaccard_on_real_text() {
     );
     assert!(
         within as f64 / n >= 0.97,
-        "{within}/{n} estimates within ±0.1"
+        "{sketch:?}: {within}/{n} estimates within ±0.1"
     );
-    assert!((sum_err / n).abs() < 0.01, "bias {}", sum_err / n);
+    assert!(
+        (sum_err / n).abs() < 0.01,
+        "{sketch:?}: bias {}",
+        sum_err / n
+    );
     // The error variance matches independent permutations' J(1-J)/num_perm.
     let ratio = sum_sq / sum_var;
     assert!(
         (0.75..1.3).contains(&ratio),
-        "error variance / theory = {ratio}"
+        "{sketch:?}: error variance / theory = {ratio}"
     );
 }
 
@@ -165,8 +178,17 @@ fn planted_near_duplicates_are_found() {
     let cfg = DedupConfig::default();
     let (texts, planted) = planted_corpus(&cfg);
     let tr = refs(&texts);
-    for verify in [true, false] {
-        let cfg = DedupConfig { verify, ..cfg };
+    for (verify, sketch) in [
+        (true, Sketch::MinHash),
+        (false, Sketch::MinHash),
+        (true, Sketch::Oph),
+        (false, Sketch::Oph),
+    ] {
+        let cfg = DedupConfig {
+            verify,
+            sketch,
+            ..cfg
+        };
         let res = near_duplicates(&tr, &cfg).unwrap();
         let found = planted
             .iter()

@@ -18,7 +18,7 @@ use crate::dedup::files::{DedupFilesConfig, ScopeMode, SourceFile};
 use crate::dedup::lsh::{band_key, resolve_params};
 use crate::dedup::minhash::{signatures, MinHashParams};
 use crate::dedup::shingle::{ShingleMode, ShingleParams, TextKind};
-use crate::dedup::{DedupConfig, DedupStats};
+use crate::dedup::{DedupConfig, DedupStats, Sketch};
 
 fn kind_code(k: TextKind) -> u8 {
     match k {
@@ -31,7 +31,7 @@ fn kind_code(k: TextKind) -> u8 {
 /// MinHash signatures of `texts`: (row-major little-endian u32 values, n × num_perm; one kind
 /// byte per text: 0 normal, 1 short (exact match only), 2 empty).
 #[pyfunction]
-#[pyo3(signature = (texts, *, num_perm=128, ngram=5, word_ngram=3, mode="auto", seed=1))]
+#[pyo3(signature = (texts, *, num_perm=128, ngram=5, word_ngram=3, mode="auto", seed=1, sketch="minhash"))]
 #[allow(clippy::too_many_arguments)]
 pub fn minhash_signatures<'py>(
     py: Python<'py>,
@@ -41,6 +41,7 @@ pub fn minhash_signatures<'py>(
     word_ngram: usize,
     mode: &str,
     seed: u64,
+    sketch: &str,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
     let defaults = DedupConfig::default();
     let params = MinHashParams {
@@ -53,6 +54,7 @@ pub fn minhash_signatures<'py>(
         },
         num_perm,
         seed,
+        sketch: Sketch::parse(sketch).py_err()?,
     };
     let (values, kinds) = py
         .detach(|| {
@@ -142,7 +144,7 @@ fn stats_json(s: &DedupStats) -> serde_json::Value {
     inputs, output, *, clusters=None, quarantine=None, fields=None, scope="both",
     threshold=0.8, num_perm=128, ngram=5, word_ngram=3, mode="auto", seed=1, bands=None,
     rows=None, verify=true, keep="first", format=None, encoding="auto", on_error="raise",
-    batch_size=4096, progress=None, source_rank=None,
+    batch_size=4096, progress=None, source_rank=None, sketch="minhash",
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn dedup_files<'py>(
@@ -169,8 +171,10 @@ pub fn dedup_files<'py>(
     batch_size: usize,
     progress: Option<Py<PyAny>>,
     source_rank: Option<Vec<u32>>,
+    sketch: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
     let dedup = DedupConfig {
+        sketch: Sketch::parse(sketch).py_err()?,
         mode: ShingleMode::parse(mode).py_err()?,
         ngram,
         word_ngram,
