@@ -73,13 +73,20 @@ def test_exact_duplicates_of_the_real_csv(
     assert removed == src["exact_duplicates"] + src["near_duplicates"]
 
 
+@pytest.mark.parametrize("sketch", ["oph", "minhash"])
 def test_cross_source_duplicates_point_at_kept_records(
-    toyhom_csv: Path, planted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    toyhom_csv: Path,
+    planted: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    sketch: str,
 ) -> None:
     out, clusters = tmp_path / "out.jsonl", tmp_path / "c.jsonl"
     args = [str(toyhom_csv), str(planted), "-o", str(out), "--fields", "ask,answer"]
+    args += ["--sketch", sketch]
     assert run([*args, "--clusters", str(clusters)]) == 0
     stats = json.loads(capsys.readouterr().out)
+    assert stats["config"]["sketch"] == sketch
     toy, plant = stats["sources"]
     assert plant["records"] == 100
     assert plant["cross_source"] == plant["exact_duplicates"] + plant["near_duplicates"]

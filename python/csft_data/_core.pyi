@@ -175,7 +175,7 @@ def dedup_files(
     batch_size: int = 4096,
     progress: Callable[[str, int, int], None] | None = None,
     source_rank: list[int] | None = None,
-    sketch: str = "minhash",
+    sketch: str = "oph",
 ) -> dict[str, Any]: ...
 
 @final

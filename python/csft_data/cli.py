@@ -396,9 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sketch",
         choices=["minhash", "oph"],
-        default="minhash",
-        help="signatures: minhash (num-perm permutations) or oph (one-permutation hashing with "
-        "optimal densification: same estimate, faster)",
+        default="oph",
+        help="signatures: oph (default; one-permutation hashing with optimal densification) or "
+        "minhash (num-perm permutations; better estimates for very short texts with --no-verify)",
     )
     p.add_argument("--bands", type=int, help="override the LSH bands")
     p.add_argument("--rows", type=int, help="override the LSH rows per band")

@@ -137,13 +137,14 @@ def dedup_files(
     on_error: str = "raise",
     batch_size: int = 4096,
     progress: bool = False,
-    sketch: str = "minhash",
+    sketch: str = "oph",
 ) -> dict[str, Any]:
     """Exact + MinHash-LSH near-duplicate removal over files, each file one source.
 
-    ``sketch``: ``minhash`` (``num_perm`` permutations, the default) or ``oph`` (one-permutation
-    hashing with optimal densification: the same estimate and banding from one hash per shingle,
-    several times faster to sign; see ``rust/dedup/oph.rs``).
+    ``sketch``: ``oph`` (the default: one-permutation hashing with optimal densification, the
+    same estimate and banding from one hash per shingle, several times faster to sign; see
+    ``rust/dedup/oph.rs``) or ``minhash`` (``num_perm`` independent permutations; its estimates
+    are better for very short texts, which matters only with ``verify=False``).
 
     ``scope``: ``per-source``, ``cross-source`` or ``both`` (per source, then across sources,
     as SF-Med does). The dedup text of a record is its ``fields`` (default: all) joined by

@@ -8,7 +8,8 @@
 //!
 //! 1. exact groups on the keys (default: the texts); each group is represented by its preferred
 //!    member (keep policy), the others are its exact duplicates;
-//! 2. signatures of the representatives; short and empty texts stay out of LSH (exact only);
+//! 2. signatures (one-permutation hashing by default, or classic MinHash: [`Sketch`]) reduced
+//!    to band keys; short and empty texts stay out of LSH (exact only);
 //! 3. LSH buckets → links → clusters → keepers (see `verify.rs` for the verified and unverified
 //!    linkage and what each guarantees);
 //! 4. every record is kept or reported as a duplicate of a kept record.
@@ -53,7 +54,9 @@ pub struct DedupConfig {
     /// `Auto` mode: CJK share of units at or above which a text is shingled by characters.
     pub cjk_share: f64,
     pub num_perm: usize,
-    /// Signature scheme: classic MinHash (default) or one-permutation hashing.
+    /// Signature scheme: one-permutation hashing (default; the same estimate and banding, and
+    /// several times cheaper to sign) or classic MinHash (better estimates for very short texts,
+    /// which matters without verification).
     pub sketch: Sketch,
     /// Seed of shingle hashing and of the permutations.
     pub seed: u64,
@@ -78,7 +81,7 @@ impl Default for DedupConfig {
             word_ngram: shingle::DEFAULT_WORD_NGRAM,
             cjk_share: shingle::DEFAULT_CJK_SHARE,
             num_perm: minhash::DEFAULT_NUM_PERM,
-            sketch: Sketch::MinHash,
+            sketch: Sketch::Oph,
             seed: 1,
             threshold: 0.8,
             bands: None,

@@ -144,7 +144,7 @@ fn stats_json(s: &DedupStats) -> serde_json::Value {
     inputs, output, *, clusters=None, quarantine=None, fields=None, scope="both",
     threshold=0.8, num_perm=128, ngram=5, word_ngram=3, mode="auto", seed=1, bands=None,
     rows=None, verify=true, keep="first", format=None, encoding="auto", on_error="raise",
-    batch_size=4096, progress=None, source_rank=None, sketch="minhash",
+    batch_size=4096, progress=None, source_rank=None, sketch="oph",
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn dedup_files<'py>(
