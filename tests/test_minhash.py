@@ -44,13 +44,18 @@ def test_shapes_kinds_and_determinism(huatuo_texts: list[str]) -> None:
     assert np.array_equal(a.signatures, b.signatures)
     c = cd.minhash(texts, num_perm=64, seed=2)
     assert not np.array_equal(a.signatures[:50], c.signatures[:50])
+    d = cd.minhash(texts, num_perm=64, sketch="oph")
+    assert not np.array_equal(a.signatures[:50], d.signatures[:50]), "two different sketches"
+    with pytest.raises(cd.ConfigError, match="sketch"):
+        cd.minhash(texts, sketch="bogus")
 
 
-def test_estimate_tracks_true_jaccard(huatuo_texts: list[str]) -> None:
+@pytest.mark.parametrize("sketch", ["minhash", "oph"])
+def test_estimate_tracks_true_jaccard(huatuo_texts: list[str], sketch: str) -> None:
     rng = random.Random(7)
     originals = huatuo_texts[:200]
     edited = [edit(t, rng.randrange(1, 30), rng) for t in originals]
-    sig = cd.minhash(originals + edited, num_perm=128)
+    sig = cd.minhash(originals + edited, num_perm=128, sketch=sketch)
     errors = [abs(sig.estimate(i, i + 200) - jaccard(originals[i], edited[i])) for i in range(200)]
     assert np.mean(errors) < 0.05
     assert np.mean(np.array(errors) < 0.15) >= 0.97
