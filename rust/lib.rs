@@ -3,6 +3,7 @@
 //! is the one thin PyO3 layer over it.
 
 pub mod adapters;
+pub mod decontam;
 pub mod dedup;
 pub mod error;
 pub mod io;

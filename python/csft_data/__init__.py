@@ -19,6 +19,7 @@ from csft_data._core import (
     opencc_configs,
 )
 from csft_data.cmb import extract_choice, score_files
+from csft_data.decontam import decontaminate
 from csft_data.dedup import MinHashSignatures, band_keys, dedup_files, lsh_params, minhash
 from csft_data.io import read, read_arrow, read_batches
 from csft_data.lengths import count_tokens, template_names, token_lengths
@@ -39,6 +40,7 @@ __all__ = [
     "band_keys",
     "convert",
     "count_tokens",
+    "decontaminate",
     "dedup_files",
     "extract_choice",
     "lsh_params",

@@ -1,6 +1,6 @@
 """Type stubs for the compiled module ``csft_data._core`` (the Rust core's Python binding)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from os import PathLike
 from types import TracebackType
 from typing import Any, Literal, final, overload
@@ -20,6 +20,7 @@ __all__ = [
     "adapters",
     "band_keys",
     "convert",
+    "decontaminate_files",
     "dedup_files",
     "lsh_params",
     "minhash_signatures",
@@ -151,6 +152,21 @@ def lsh_params(
     fp_weight: float | None = None,
     fn_weight: float | None = None,
 ) -> tuple[int, int]: ...
+def decontaminate_files(
+    inputs: list[tuple[str | PathLike[str], str]],
+    evals: Sequence[tuple[str | PathLike[str], list[str] | None]],
+    output: str | PathLike[str],
+    *,
+    report: str | PathLike[str] | None = None,
+    quarantine: str | PathLike[str] | None = None,
+    fields: list[str] | None = None,
+    ngram: int = 8,
+    threshold: float = 0.5,
+    format: str | None = None,
+    encoding: str = "auto",
+    on_error: str = "raise",
+    batch_size: int = 4096,
+) -> dict[str, Any]: ...
 def dedup_files(
     inputs: list[tuple[PathLike[str] | str, str]],
     output: PathLike[str] | str,

@@ -97,7 +97,7 @@ struct Outcome {
 
 /// The dedup text of a record: the chosen fields' values (strings as they are, other values as
 /// JSON), joined by newlines and cleaned of line-ending, control and whitespace noise.
-fn record_text(record: &Record, fields: Option<&[String]>, out: &mut String) {
+pub(crate) fn record_text(record: &Record, fields: Option<&[String]>, out: &mut String) {
     let start = out.len();
     let mut push = |v: &Value| {
         if v.is_null() {

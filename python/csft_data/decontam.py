@@ -1,0 +1,83 @@
+"""Decontamination: drop training records that contain an evaluation item (CMB, CMExam, CMMLU
+questions, …), by character n-gram overlap on normalized text; the work runs in Rust
+(``rust/decontam.rs``). Each removed record is reported with the evaluation file and item it
+contains, so every training record is kept, removed-with-reason or rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from csft_data import _core
+from csft_data.dedup import _source_names
+from csft_data.normalize import default_quarantine_path
+from csft_data.write import staged_output
+
+
+def decontaminate(
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    evals: Sequence[str | Path] | Mapping[str | Path, Sequence[str] | None],
+    *,
+    fields: Sequence[str] | None = None,
+    eval_fields: Sequence[str] | None = None,
+    ngram: int = 8,
+    threshold: float = 0.5,
+    report: str | Path | None = None,
+    quarantine: str | Path | None = None,
+    format: str | None = None,
+    encoding: str = "auto",
+    on_error: str = "raise",
+    batch_size: int = 4096,
+) -> dict[str, Any]:
+    """Writes the records of ``inputs`` that contain no evaluation item to ``output`` (JSONL, or
+    ``.json``/``.csv``/``.parquet`` by name).
+
+    A record contains an item when at least ``threshold`` of the item's character
+    ``ngram``-grams occur in the record's ``fields`` (default: all), both sides compared on
+    alphanumeric characters only (punctuation, spacing, width and case ignored). ``evals``:
+    evaluation files, all read with ``eval_fields`` (default: every field), or a mapping file →
+    fields. ``report`` gets one line per removed record (source, index, evaluation file and
+    index, overlap, the item's text). Returns per-source counts
+    (``records = kept + removed + rejected``) and how many evaluation items were hit.
+    """
+    paths = [Path(p) for p in inputs]
+    if not paths:
+        raise _core.ConfigError("decontaminate needs at least one training file")
+    if isinstance(evals, Mapping):
+        eval_list = [(Path(p), list(f) if f is not None else None) for p, f in evals.items()]
+    else:
+        default = list(eval_fields) if eval_fields is not None else None
+        eval_list = [(Path(p), default) for p in evals]
+    out = Path(output)
+    if any(p.resolve() == out.resolve() for p in paths):
+        raise _core.ConfigError(f"output {out} would overwrite an input")
+    if on_error == "skip" and quarantine is None:
+        quarantine = default_quarantine_path(out)
+    try:
+        with staged_output(out) as target:
+            stats: dict[str, Any] = _core.decontaminate_files(
+                list(zip(paths, _source_names(paths), strict=True)),
+                eval_list,
+                target,
+                report=report,
+                quarantine=quarantine,
+                fields=list(fields) if fields is not None else None,
+                ngram=ngram,
+                threshold=threshold,
+                format=format,
+                encoding=encoding,
+                on_error=on_error,
+                batch_size=batch_size,
+            )
+    except _core.ConfigError:
+        for side in (report, quarantine):
+            if side is not None:
+                Path(side).unlink(missing_ok=True)
+        raise
+    stats["output"] = str(out)
+    stats["report"] = str(report) if report is not None else None
+    stats["config"] = {"ngram": ngram, "threshold": threshold, "fields": fields}
+    return stats

@@ -1,0 +1,79 @@
+"""`csft-data decontaminate` on real data: CMExam questions planted inside Toyhom records are
+removed and reported; the real Toyhom records are all kept."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+import csft_data as cd
+from csft_data.cli import main
+
+
+@pytest.fixture()
+def eval_csv(shared_data: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    src = shared_data / "cmexam" / "cmexam_val_part1.csv"
+    with src.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))[:200]
+    out = tmp_path / "cmexam_eval.csv"
+    with out.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return out, [r["Question"] for r in rows]
+
+
+@pytest.fixture()
+def train_jsonl(toyhom_csv: Path, eval_csv: tuple[Path, list[str]], tmp_path: Path) -> Path:
+    real = cd.read(toyhom_csv).head(300).to_dicts()
+    questions = [q for q in eval_csv[1] if len(q) >= 12][:20]
+    planted = []
+    for i, q in enumerate(questions):
+        # half as they are with other punctuation, half inside a longer patient message
+        ask = q.replace("，", ",") + "？" if i % 2 == 0 else f"医生您好，我想问一下：{q}谢谢"
+        planted.append({"title": "考试题", "ask": ask, "answer": "不清楚", "planted": i})
+    path = tmp_path / "train.jsonl"
+    lines = [json.dumps(r, ensure_ascii=False) for r in real[:150] + planted + real[150:]]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_planted_eval_questions_are_removed_and_reported(
+    eval_csv: tuple[Path, list[str]],
+    train_jsonl: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out, report = tmp_path / "clean.jsonl", tmp_path / "report.jsonl"
+    args = ["decontaminate", str(train_jsonl), "-o", str(out), "--eval", str(eval_csv[0])]
+    args += ["--eval-fields", "Question", "--fields", "ask", "--report", str(report)]
+    assert main([*args, "--output-format", "json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    src = stats["sources"][0]
+    assert (src["records"], src["kept"], src["removed"], src["rejected"]) == (320, 300, 20, 0)
+    assert stats["eval_items"] == 200 and stats["eval_items_hit"] == 20
+    kept = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert not any("planted" in r for r in kept)
+    lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    assert [r["index"] for r in lines] == list(range(150, 170))
+    questions = [q for q in eval_csv[1] if len(q) >= 12][:20]
+    for r in lines:
+        assert r["eval_text"] == questions[r["index"] - 150]
+        assert r["overlap"] >= 0.5
+
+
+def test_unrelated_eval_set_removes_nothing_and_bad_input_fails(
+    eval_csv: tuple[Path, list[str]], toyhom_csv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "clean.jsonl"
+    stats = cd.decontaminate([toyhom_csv], out, [eval_csv[0]], eval_fields=["Question"])
+    assert stats["sources"][0]["removed"] == 0
+    assert stats["sources"][0]["kept"] == 7644
+    with pytest.raises(cd.ParseError) as info:
+        cd.decontaminate([toyhom_csv], out, [eval_csv[0]], eval_fields=["question"])
+    assert info.value.field == "question"
+    with pytest.raises(cd.ConfigError, match="threshold"):
+        cd.decontaminate([toyhom_csv], out, [eval_csv[0]], threshold=0)
