@@ -335,7 +335,12 @@ mod tests {
         assert!(h.overlap >= 0.5 && h.overlap < 1.0, "{}", h.overlap);
         // A heavier edit of a short item leaves too little of it.
         assert!(idx.check("夜间阵发性呼吸困难,常见于哪种情况").is_none());
-        assert_eq!(idx.check("夜间阵发性呼吸困难可见于哪些疾病？").unwrap().item, 0);
+        assert_eq!(
+            idx.check("夜间阵发性呼吸困难可见于哪些疾病？")
+                .unwrap()
+                .item,
+            0
+        );
         assert!(idx.check("患者头痛发热咳嗽三天，伴有咽痛流涕").is_none());
         assert!(
             idx.check("短题").is_none(),
