@@ -205,3 +205,14 @@ def test_nested_records_cannot_be_csv_and_nothing_is_written(
     parquet = tmp_path / "kept.parquet"
     assert run([str(dialogues), "-o", str(parquet)]) == 0
     assert cd.read(parquet).height == json.loads(capsys.readouterr().out)["sources"][0]["kept"]
+
+
+def test_a_bad_option_leaves_earlier_side_files_alone(toyhom_csv: Path, tmp_path: Path) -> None:
+    """Side files are taken back only when this run wrote them (a failed conversion), never
+    when the run stopped before writing anything."""
+    clusters = tmp_path / "clusters.jsonl"
+    clusters.write_text("from an earlier run\n", encoding="utf-8")
+    out = tmp_path / "kept.parquet"
+    assert run([str(toyhom_csv), "-o", str(out), "--clusters", str(clusters), "--ngram", "0"]) == 2
+    assert clusters.read_text(encoding="utf-8") == "from an earlier run\n"
+    assert not out.exists()

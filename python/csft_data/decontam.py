@@ -56,27 +56,21 @@ def decontaminate(
         raise _core.ConfigError(f"output {out} would overwrite an input")
     if on_error == "skip" and quarantine is None:
         quarantine = default_quarantine_path(out)
-    try:
-        with staged_output(out) as target:
-            stats: dict[str, Any] = _core.decontaminate_files(
-                list(zip(paths, _source_names(paths), strict=True)),
-                eval_list,
-                target,
-                report=report,
-                quarantine=quarantine,
-                fields=list(fields) if fields is not None else None,
-                ngram=ngram,
-                threshold=threshold,
-                format=format,
-                encoding=encoding,
-                on_error=on_error,
-                batch_size=batch_size,
-            )
-    except _core.ConfigError:
-        for side in (report, quarantine):
-            if side is not None:
-                Path(side).unlink(missing_ok=True)
-        raise
+    with staged_output(out, side_files=(report, quarantine)) as target:
+        stats: dict[str, Any] = _core.decontaminate_files(
+            list(zip(paths, _source_names(paths), strict=True)),
+            eval_list,
+            target,
+            report=report,
+            quarantine=quarantine,
+            fields=list(fields) if fields is not None else None,
+            ngram=ngram,
+            threshold=threshold,
+            format=format,
+            encoding=encoding,
+            on_error=on_error,
+            batch_size=batch_size,
+        )
     stats["output"] = str(out)
     stats["report"] = str(report) if report is not None else None
     stats["config"] = {"ngram": ngram, "threshold": threshold, "fields": fields}

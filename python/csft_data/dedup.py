@@ -184,7 +184,7 @@ def dedup_files(
 
     start = time.perf_counter()
     try:
-        with staged_output(out) as target:
+        with staged_output(out, side_files=(clusters, quarantine)) as target:
             stats: dict[str, Any] = _core.dedup_files(
                 list(zip(paths, names, strict=True)),
                 target,
@@ -210,12 +210,6 @@ def dedup_files(
                 source_rank=rank,
                 sketch=sketch,
             )
-    except _core.ConfigError:
-        # The output could not take the records' shape: take back the side files too.
-        for side in (clusters, quarantine):
-            if side is not None:
-                Path(side).unlink(missing_ok=True)
-        raise
     finally:
         bar.close()
     stats["seconds"] = round(time.perf_counter() - start, 3)

@@ -152,12 +152,8 @@ def normalize_file(
         leave=False,
     )
     try:
-        with staged_output(output) as target:
+        with staged_output(output, side_files=(q_path,)) as target:
             written, rejected = _stream(reader, normalizer, target, q_path, bar)
-    except ConfigError:
-        if q_path is not None:  # the output could not take the records' shape
-            Path(q_path).unlink(missing_ok=True)
-        raise
     finally:
         bar.close()
     records_in = int(reader.records + reader.rejected)

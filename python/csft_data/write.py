@@ -11,7 +11,7 @@ Any other name is JSON Lines.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -35,10 +35,11 @@ def _hidden_sibling(path: Path, tag: str) -> Path:
 
 
 @contextmanager
-def staged_output(path: str | Path) -> Iterator[Path]:
+def staged_output(path: str | Path, side_files: Iterable[str | Path | None] = ()) -> Iterator[Path]:
     """Yields the path a JSONL-writing stage should write to; afterwards, the file at ``path``
     is in the format its name asks for. JSONL outputs are written in place (the stage is atomic
-    itself)."""
+    itself). When the conversion fails, ``side_files`` (the stage's other outputs, already
+    committed) are removed too, so the run leaves nothing behind."""
     out = Path(path)
     fmt = output_format(out)
     if fmt == "jsonl":
@@ -47,7 +48,13 @@ def staged_output(path: str | Path) -> Iterator[Path]:
     staged = _hidden_sibling(out, "jsonl")
     try:
         yield staged
-        convert_jsonl(staged, out, fmt)
+        try:
+            convert_jsonl(staged, out, fmt)
+        except ConfigError:
+            for side in side_files:
+                if side is not None:
+                    Path(side).unlink(missing_ok=True)
+            raise
     finally:
         staged.unlink(missing_ok=True)
 
@@ -74,18 +81,24 @@ def convert_jsonl(src: str | Path, dst: str | Path, fmt: OutputFormat | None = N
 
 
 def _write_json_array(src: Path, dst: Path) -> None:
-    """``[`` + the lines joined by ``,`` + ``]``: the records exactly as they are, streamed."""
+    """``[`` + the lines joined by ``,`` + ``]``: the records exactly as they are. The staged
+    file comes from csft-data's own JSONL writers (one record per line, each ending in a
+    newline, no blank lines), so the newlines become ``,\n`` block by block, in C."""
+    block_size = 1 << 22
     with src.open("rb") as f, dst.open("wb") as out:
-        out.write(b"[")
-        first = True
-        for line in f:
-            line = line.rstrip(b"\r\n")
-            if not line:
-                continue
-            out.write(b"\n" if first else b",\n")
-            out.write(line)
-            first = False
-        out.write(b"\n]\n" if not first else b"]\n")
+        pending = f.read(block_size)
+        if not pending:
+            out.write(b"[]\n")
+            return
+        out.write(b"[\n")
+        while True:
+            block = f.read(block_size)
+            if not block:
+                break
+            out.write(pending.replace(b"\n", b",\n"))
+            pending = block
+        # the last record's newline closes the array instead of separating
+        out.write(pending[:-1].replace(b"\n", b",\n") + b"\n]\n")
 
 
 def _write_columnar(src: Path, part: Path, fmt: OutputFormat, dst: Path) -> None:
