@@ -25,6 +25,7 @@ use crate::dedup::files::{record_text, SourceFile};
 use crate::error::{Error, Result};
 use crate::io::write::JsonlWriter;
 use crate::io::{ReaderOptions, RecordReader};
+use crate::normalize::text::fold_width;
 use crate::record::Record;
 
 /// Defaults: 8-char n-grams, half of an item's n-grams.
@@ -34,10 +35,7 @@ pub const DEFAULT_THRESHOLD: f64 = 0.5;
 /// The text used for matching: alphanumeric chars only, width-folded and lower-cased.
 pub fn match_text(text: &str) -> Vec<char> {
     text.chars()
-        .map(|c| match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            c => c,
-        })
+        .map(fold_width)
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
         .collect()

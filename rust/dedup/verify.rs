@@ -73,23 +73,17 @@ impl SetStore {
         let chunks = members
             .par_chunks(SET_CHUNK)
             .map_init(
-                || (Shingler::new(*params), Vec::new()),
-                |(sh, buf), chunk| {
+                || (Shingler::new(*params), Vec::new(), Vec::new()),
+                |(sh, hashes, set), chunk| {
                     let mut flat = Vec::new();
                     let mut ends = Vec::with_capacity(chunk.len());
                     for &i in chunk {
-                        sh.shingle_unsorted(texts[i as usize], buf);
-                        let start = flat.len();
-                        flat.extend(buf.iter().map(|&h| h as u32));
-                        flat[start..].sort_unstable();
-                        let mut w = start;
-                        for r in start..flat.len() {
-                            if w == start || flat[r] != flat[w - 1] {
-                                flat[w] = flat[r];
-                                w += 1;
-                            }
-                        }
-                        flat.truncate(w);
+                        sh.shingle_unsorted(texts[i as usize], hashes);
+                        set.clear();
+                        set.extend(hashes.iter().map(|&h| h as u32));
+                        set.sort_unstable();
+                        set.dedup();
+                        flat.extend_from_slice(set);
                         ends.push(flat.len() as u32);
                     }
                     flat.shrink_to_fit();

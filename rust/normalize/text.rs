@@ -70,7 +70,8 @@ fn is_dropped_control(c: char, keep_cr: bool) -> bool {
     }
 }
 
-fn fold_width(c: char) -> char {
+/// Full-width ASCII forms (U+FF01..FF5E) to ASCII and the ideographic space to a space.
+pub fn fold_width(c: char) -> char {
     match c {
         '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFF01 + 0x21).unwrap_or(c),
         '\u{3000}' => ' ',
