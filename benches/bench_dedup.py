@@ -42,16 +42,15 @@ import csv
 import importlib.metadata
 import json
 import os
-import platform
 import random
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 import unicodedata
 from pathlib import Path
 from typing import Any
+
+from _harness import child_result, machine_line
+from _harness import run_child as harness_run_child
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -219,18 +218,6 @@ def write_jsonl(path: Path, texts: list[str]) -> None:
 # --------------------------------------------------------------------------- children
 
 
-def peak_rss_mb() -> float:
-    """This process's own peak RSS (VmHWM); ru_maxrss only where /proc is missing."""
-    try:
-        with Path("/proc/self/status").open() as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def child_csft(cfg: dict[str, Any]) -> dict[str, Any]:
     import csft_data
 
@@ -324,14 +311,7 @@ CHILDREN = {"csft": child_csft, "datasketch": child_datasketch, "rensa": child_r
 
 
 def run_child(cfg: dict[str, Any]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(cfg)],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        sys.exit(f"{cfg['method']} failed:\n{proc.stderr}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return harness_run_child(__file__, cfg)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -466,8 +446,8 @@ def main_bench(args: argparse.Namespace, base: list[str], work: Path) -> None:
         rows.append((name, res))
         for p in (out, clusters, matches):
             p.unlink(missing_ok=True)
-        trials = f", runs {res['trials']}" if "trials" in res else ""
-        print(f"  done: {name} ({res['seconds']:.2f} s{trials})", flush=True)
+        runs_note = f", runs {res['trials']}" if "trials" in res else ""
+        print(f"  done: {name} ({res['seconds']:.2f} s{runs_note})", flush=True)
 
     print()
     print(
@@ -561,16 +541,10 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:
         cfg = json.loads(args.child)
-        res = CHILDREN[cfg["method"]](cfg)
-        res["rss_mb"] = peak_rss_mb()
-        print(json.dumps(res))
+        child_result(CHILDREN[cfg["method"]](cfg))
         return
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(
-        f"machine: {cores} cores ({platform.machine()}, {platform.system()}), "
-        f"Python {platform.python_version()}; load avg {os.getloadavg()[0]:.2f}"
-    )
+    print(machine_line())
     print(f"versions: {versions()}")
     base = load_base_texts()
     print(

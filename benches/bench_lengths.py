@@ -34,14 +34,13 @@ import importlib.metadata
 import io
 import json
 import os
-import platform
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _harness import child_result, machine_line
+from _harness import run_child as harness_run_child
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 SPECIALS = ["<s>", "</s>", "<|im_start|>", "<|im_end|>"]
@@ -115,18 +114,6 @@ def train_tokenizers(texts: list[str], work: Path, vocab: int) -> dict[str, Path
 # --------------------------------------------------------------------------- children
 
 
-def peak_rss_mb() -> float:
-    """This process's own peak RSS (VmHWM); ru_maxrss only where /proc is missing."""
-    try:
-        with Path("/proc/self/status").open() as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def digest(counts: list[int]) -> dict[str, Any]:
     blob = ",".join(map(str, counts)).encode()
     return {"sum": sum(counts), "hash": hashlib.sha1(blob).hexdigest()[:12]}
@@ -165,10 +152,7 @@ def child(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_child(cfg: dict[str, Any]) -> dict[str, Any]:
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "true"}
-    cmd = [sys.executable, __file__, "--child", json.dumps(cfg)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-    return dict(json.loads(out.strip().splitlines()[-1]))
+    return harness_run_child(__file__, cfg, env={"TOKENIZERS_PARALLELISM": "true"})
 
 
 def versions() -> str:
@@ -186,16 +170,10 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        res = child(json.loads(args.child))
-        res["rss_mb"] = peak_rss_mb()
-        print(json.dumps(res))
+        child_result(child(json.loads(args.child)))
         return
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(
-        f"machine: {cores} cores ({platform.machine()}, {platform.system()}), "
-        f"Python {platform.python_version()}; load avg {os.getloadavg()[0]:.2f}"
-    )
+    print(machine_line())
     print(f"versions: {versions()}")
     base = base_records()
     records = [base[i % len(base)] for i in range(args.records)]
