@@ -9,7 +9,7 @@ help: ## list the targets
 
 .PHONY: install
 install: ## install csft-data with test extras (release Rust build)
-	$(PYTHON) -m pip install -e '.[dev]'
+	$(PYTHON) -m pip install -e '.[dev]' -e ./training
 
 .PHONY: dev
 dev: ## rebuild the extension in place after Rust changes (release)
@@ -30,16 +30,16 @@ test: test-rust test-python ## all tests
 lint: ## rustfmt, clippy, ruff, mypy, stubtest
 	cargo fmt --check
 	cargo clippy --all-targets --features python --locked -- -D warnings
-	$(PYTHON) -m ruff check python tests benches
-	$(PYTHON) -m ruff format --check python tests benches
+	$(PYTHON) -m ruff check python training tests benches
+	$(PYTHON) -m ruff format --check python training tests benches
 	$(PYTHON) -m mypy
 	$(PYTHON) -m mypy.stubtest csft_data._core
 
 .PHONY: format
 format: ## apply rustfmt and ruff format
 	cargo fmt
-	$(PYTHON) -m ruff format python tests benches
-	$(PYTHON) -m ruff check --fix python tests benches
+	$(PYTHON) -m ruff format python training tests benches
+	$(PYTHON) -m ruff check --fix python training tests benches
 
 .PHONY: bench
 bench: ## benchmarks against the peers (OpenCC, datasketch, rensa, HF tokenizers, ...): MB/s, ratios, peak memory

@@ -19,6 +19,7 @@ from csft_data.adapters import adapter_names, adapters
 from csft_data.adapters import convert as adapt
 from csft_data.cli_decontam import add_decontaminate_parser
 from csft_data.cli_eval import add_eval_parser
+from csft_data.cli_train import add_train_parser
 from csft_data.dedup import dedup_files
 from csft_data.demo import run_demo
 from csft_data.lengths import DEFAULT_CUTOFFS, summaries, template_names, token_lengths
@@ -509,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_convert)
     add_decontaminate_parser(sub)
     add_eval_parser(sub)
+    add_train_parser(sub)
     return parser
 
 

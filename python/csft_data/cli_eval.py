@@ -1,6 +1,7 @@
 """``csft-data eval``: scoring of benchmark answers without a model (``eval score``).
 
-Model-driven evaluation (``eval cmb --model``) belongs to the training module and is not here.
+Model-driven evaluation (``eval cmb``, ``eval mcqa``, ``eval memorization``, ``eval judge``)
+belongs to the training module (``training/``) and is hooked in by ``cli_train``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from csft_data.cli_train import add_model_eval_parsers
 from csft_data.cmb import score_files
 
 EXIT_OK = 0
@@ -64,3 +66,4 @@ def add_eval_parser(sub: Any) -> None:
     s.add_argument("--json", type=Path, help="also write the scores as JSON here")
     s.add_argument("--output-format", choices=["text", "json"], default="text")
     s.set_defaults(func=cmd_score)
+    add_model_eval_parsers(ev)

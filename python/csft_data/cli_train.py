@@ -1,0 +1,73 @@
+"""Hooks that put the training module's commands (``train ...``, ``eval cmb|mcqa|memorization|
+judge``) under ``csft-data``.
+
+The training module is the separate ``csft-train`` distribution in ``training/`` (it brings
+torch/transformers/peft/trl). When it is installed its own parsers are added here; when it is
+not, the commands still show in ``--help`` and running one prints the install command and exits
+with 2. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+EXIT_ERROR = 2
+INSTALL_HINT = "python -m pip install ./training  (from the csft-data source tree)"
+
+#: Commands that need a model, by group, with their one-line help (shown when not installed).
+TRAIN_COMMANDS = {
+    "sft": "supervised fine-tuning (full or LoRA) from a TOML config",
+    "dpo": "DPO on chosen/rejected pairs from a TOML config",
+    "select-prefs": "select preference pairs by the strength of an ensemble of reward models",
+    "sweep": "grid of SFT runs (cut-off length x epochs x learning rate), one folder each",
+}
+MODEL_EVAL_COMMANDS = {
+    "cmb": "evaluate a model on CMB (gen or loglik) and score it",
+    "mcqa": "evaluate a model on any MCQA file (CMExam, CMMLU, through the adapters)",
+    "memorization": "share of training samples whose suffix the model reproduces",
+    "judge": "score each answer alone with a judge model",
+}
+
+
+def _missing(group: str, name: str, error: ImportError) -> Callable[[argparse.Namespace], int]:
+    def run(_args: argparse.Namespace) -> int:
+        print(
+            f"csft-data: error: `csft-data {group} {name}` needs the training module, which is "
+            f"not installed ({error}).\nInstall it with: {INSTALL_HINT}",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+
+    return run
+
+
+def _add_stubs(sub: Any, group: str, commands: dict[str, str], error: ImportError) -> None:
+    for name, help_text in commands.items():
+        p = sub.add_parser(name, help=f"{help_text} [needs csft-train]", add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_missing(group, name, error))
+
+
+def add_train_parser(sub: Any) -> None:
+    """Adds ``train`` and its subcommands to the top-level subparsers ``sub``."""
+    p = sub.add_parser("train", help="fine-tune models: SFT, DPO, preference selection, sweeps")
+    tr = p.add_subparsers(dest="train_command", required=True, metavar="TRAIN")
+    try:
+        from csft_train.cli import add_train_parsers
+    except ImportError as e:
+        _add_stubs(tr, "train", TRAIN_COMMANDS, e)
+    else:
+        add_train_parsers(tr)
+
+
+def add_model_eval_parsers(ev: Any) -> None:
+    """Adds the model-driven ``eval`` subcommands to the ``eval`` subparsers ``ev``."""
+    try:
+        from csft_train.cli import add_eval_parsers
+    except ImportError as e:
+        _add_stubs(ev, "eval", MODEL_EVAL_COMMANDS, e)
+    else:
+        add_eval_parsers(ev)
