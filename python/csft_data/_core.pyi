@@ -25,6 +25,7 @@ __all__ = [
     "lsh_params",
     "minhash_signatures",
     "opencc_configs",
+    "partition_jsonl",
     "template_names",
     "token_lengths",
 ]
@@ -109,6 +110,14 @@ class JsonlWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool: ...
+
+def partition_jsonl(
+    inputs: Sequence[str | PathLike[str]],
+    labels: bytes,
+    outputs: Sequence[str | PathLike[str] | None],
+    *,
+    batch_size: int = 8192,
+) -> list[int]: ...
 
 @final
 class Normalizer:

@@ -17,6 +17,7 @@ from csft_data import __version__
 from csft_data._core import ConfigError, CsftDataError, convert, opencc_configs
 from csft_data.adapters import adapter_names, adapters
 from csft_data.adapters import convert as adapt
+from csft_data.cli_build import add_build_parser
 from csft_data.cli_decontam import add_decontaminate_parser
 from csft_data.cli_eval import add_eval_parser
 from csft_data.cli_train import add_train_parser
@@ -508,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="*", help="texts to convert (default: lines of stdin)")
     p.add_argument("--list", action="store_true", help="list the built-in configs")
     p.set_defaults(func=cmd_convert)
+    add_build_parser(sub)
     add_decontaminate_parser(sub)
     add_eval_parser(sub)
     add_train_parser(sub)

@@ -407,3 +407,18 @@ impl PyJsonlWriter {
         Ok(false)
     }
 }
+
+/// Routes the records of JSONL files to outputs by one label byte per record (255: dropped);
+/// see `crate::io::partition`. Returns the records sent to each output.
+#[pyfunction]
+#[pyo3(signature = (inputs, labels, outputs, *, batch_size=8192))]
+pub fn partition_jsonl(
+    py: Python<'_>,
+    inputs: Vec<PathBuf>,
+    labels: Vec<u8>,
+    outputs: Vec<Option<PathBuf>>,
+    batch_size: usize,
+) -> PyResult<Vec<u64>> {
+    py.detach(|| crate::io::partition::partition_jsonl(&inputs, &labels, &outputs, batch_size))
+        .py_err()
+}

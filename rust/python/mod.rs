@@ -19,6 +19,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<io::PyRecordReader>()?;
     m.add_class::<io::PyRecordBatch>()?;
     m.add_class::<io::PyJsonlWriter>()?;
+    m.add_function(wrap_pyfunction!(io::partition_jsonl, m)?)?;
     m.add_class::<normalize::PyNormalizer>()?;
     m.add_function(wrap_pyfunction!(normalize::convert, m)?)?;
     m.add_function(wrap_pyfunction!(normalize::opencc_configs, m)?)?;

@@ -1,0 +1,69 @@
+"""``csft-data build RECIPE -o DIR``: the whole pipeline from a recipe (``--dry-run`` prints the
+plan and runs nothing)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from csft_data.build import STAGES, build, load_recipe, plan
+
+    recipe = load_recipe(args.recipe, args.output)
+    if args.dry_run:
+        print("\n".join(plan(recipe)))
+        return EXIT_OK
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    current: list[Any] = [None, started]
+
+    def on_stage(name: str, cached: bool) -> None:
+        now = time.perf_counter()
+        if current[0] is not None:
+            timings[current[0]] = round(now - current[1], 3)
+        current[:] = [name, now]
+        if show:
+            step = STAGES.index(name) + 1 if name in STAGES else len(STAGES) + 1
+            tag = " (cached)" if cached else ""
+            print(f"[{step}/{len(STAGES) + 1}] {name}{tag}", file=sys.stderr, flush=True)
+
+    result = build(recipe, on_stage=on_stage)
+    timings[str(current[0])] = round(time.perf_counter() - current[1], 3)
+    # Timings vary from run to run, so they stay out of the manifest (byte-identical re-runs).
+    (result.out_dir / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    if args.output_format == "json":
+        print(json.dumps(result.manifest, ensure_ascii=False))
+    else:
+        print("\n".join(result.lines()))
+        print(
+            f"built in {time.perf_counter() - started:.1f}s; report: "
+            f"{result.out_dir / 'report.html'}"
+        )
+    return EXIT_OK
+
+
+def add_build_parser(sub: Any) -> None:
+    """Adds ``build`` to the top-level subparsers ``sub``."""
+    p = sub.add_parser(
+        "build",
+        help="recipe (TOML) → deduplicated, decontaminated Alpaca train/val splits + report",
+    )
+    p.add_argument("recipe", type=Path, help="the recipe file (see README: Build)")
+    p.add_argument("-o", "--output", type=Path, help="output folder (default: [output] dir)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="one line per stage on stderr (default: when stderr is a terminal)",
+    )
+    p.add_argument("--output-format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_build)

@@ -1,0 +1,300 @@
+"""``csft-data build`` end to end on the real shared data: outputs readable by datasets and
+polars, exact accounting, decontamination of planted evaluation items, split by group,
+byte-identical re-runs, stage caching, mixture caps and recipe errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from csft_data import ConfigError
+from csft_data.build import build, load_recipe, parse_recipe
+from csft_data.build.select import _water_fill, mixture_targets
+from csft_data.cli import main
+from test_lengths import real_texts, train
+
+N_PLANTED = 40
+
+
+@pytest.fixture(scope="module")
+def tokenizer(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train(real_texts(shared_data), "bytelevel", tmp_path_factory.mktemp("tok") / "t.json")
+
+
+@pytest.fixture(scope="module")
+def eval_file(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first CMExam rows as an 'evaluation' file: the cmexam training source holds them."""
+    text = (shared_data / "cmexam" / "cmexam_val_part1.csv").read_text("utf-8")
+    rows = list(csv.reader(io.StringIO(text)))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows[: N_PLANTED + 1])
+    path = tmp_path_factory.mktemp("eval") / "cmexam_test.csv"
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return path
+
+
+def recipe_text(shared: Path, tokenizer: Path, eval_file: Path, **extra: str) -> str:
+    return f"""
+seed = 7
+[output]
+dir = "out"
+name = "medsft"
+
+[[source]]
+name = "toyhom"
+adapter = "cmd_toyhom"
+path = "{shared / "toyhom_cmdd" / "样例_内科5000-6000.csv"}"
+
+[[source]]
+name = "cmtmedqa"
+adapter = "cmtmedqa"
+path = "{shared / "cmtmedqa" / "CMtMedQA_test.json"}"
+
+[[source]]
+name = "discmed"
+adapter = "discmed"
+path = "{shared / "disc_med_sft" / "test_examples.jsonl"}"
+
+[[source]]
+name = "cmexam"
+adapter = "cmexam"
+path = "{shared / "cmexam" / "cmexam_val_part1.csv"}"
+max_records = {extra.get("cmexam_max", "2000")}
+
+[[source]]
+name = "meddialog"
+adapter = "meddialog"
+path = "{shared / "meddialog_covid" / "COVID-Dialogue-Dataset-Chinese.txt"}"
+
+[[source]]
+name = "cmid"
+adapter = "cmid"
+path = "{shared / "cmid" / "cmid_samples.json"}"
+
+[normalize]
+convert = "t2s"
+
+[dedup]
+threshold = 0.8
+scope = "both"
+
+[decontaminate]
+eval = [{{ path = "{eval_file}", adapter = "cmexam" }}]
+
+[lengths]
+tokenizer = "{tokenizer}"
+template = "intern2"
+cutoff_len = {extra.get("cutoff", "2048")}
+policy = "drop"
+
+[split]
+val_ratio = {extra.get("val_ratio", "0.05")}
+"""
+
+
+@pytest.fixture(scope="module")
+def built(
+    shared_data: Path, tokenizer: Path, eval_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    d = tmp_path_factory.mktemp("build")
+    (d / "recipe.toml").write_text(recipe_text(shared_data, tokenizer, eval_file), "utf-8")
+    result = build(d / "recipe.toml")
+    return d, result.manifest
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
+
+
+def test_outputs_load_with_datasets_and_polars(built: tuple[Path, dict[str, Any]]) -> None:
+    datasets = pytest.importorskip("datasets")
+    d, m = built
+    out = d / "out"
+    ds = datasets.load_dataset(
+        "json",
+        data_files={"train": str(out / "train.jsonl"), "val": str(out / "val.jsonl")},
+        cache_dir=str(d / "hf"),
+    )
+    assert ds["train"].num_rows == m["split"]["train"] > 10_000
+    assert ds["val"].num_rows == m["split"]["val"] > 0
+    assert {"instruction", "input", "output", "history", "source", "style", "id"} <= set(
+        ds["train"].column_names
+    )
+    for part in ("train", "val"):
+        frame = pl.read_parquet(out / f"{part}.parquet")
+        assert frame.height == m["outputs"][f"{part}.jsonl"]["records"]
+        assert frame.columns[:5] == ["instruction", "input", "output", "system", "history"]
+        assert frame["output"].null_count() == 0
+    info = json.loads((out / "dataset_info.json").read_text("utf-8"))
+    assert info["medsft_train"] == {
+        "file_name": "train.jsonl",
+        "formatting": "alpaca",
+        "columns": {
+            "prompt": "instruction",
+            "query": "input",
+            "response": "output",
+            "system": "system",
+            "history": "history",
+        },
+    }
+    assert (out / "report.html").read_text("utf-8").count("<img") >= 4
+    assert (out / "plots" / "lengths.png").stat().st_size > 1000
+    assert "medsft_train" in (out / "README.md").read_text("utf-8")
+
+
+def test_every_record_is_accounted_for(built: tuple[Path, dict[str, Any]]) -> None:
+    d, m = built
+    out = d / "out"
+    train, val = jsonl(out / "train.jsonl"), jsonl(out / "val.jsonl")
+    assert len(train) + len(val) == sum(s["train"] + s["val"] for s in m["sources"].values())
+    for name, s in m["sources"].items():
+        adapt = next(st for st in m["stages"] if st["stage"] == "adapt")["sources"][name]
+        unit_losses = sum(adapt["removed"].values())
+        record_losses = sum(k for r, k in s["removed"].items() if not r.startswith("adapt:"))
+        assert s["input_units"] == adapt["converted"] + unit_losses
+        assert s["records"] == s["train"] + s["val"] + record_losses, name
+    # Duplicates are on record in the clusters file, with the record they duplicate.
+    dups = sum(len(c["duplicates"]) for c in jsonl(out / "removed" / "dedup" / "clusters.jsonl"))
+    dedup = next(st for st in m["stages"] if st["stage"] == "dedup")["sources"]
+    assert dups == sum(sum(c["removed"].values()) for c in dedup.values()) > 300
+    # Length drops are kept as records.
+    over = sum(len(jsonl(f)) for f in (out / "removed" / "lengths").glob("*.over.jsonl"))
+    lengths = next(st for st in m["stages"] if st["stage"] == "lengths")["sources"]
+    assert over == sum(c["removed"].get("longer than cutoff_len 2048", 0) for c in lengths.values())
+    assert over > 0
+    # The cmexam cap.
+    assert m["sources"]["cmexam"]["train"] + m["sources"]["cmexam"]["val"] == 2000
+
+
+def test_planted_evaluation_items_are_removed_and_reported(
+    built: tuple[Path, dict[str, Any]],
+) -> None:
+    d, m = built
+    out = d / "out"
+    planted = {f"cmexam_val_part1.csv:{i}" for i in range(N_PLANTED)}
+    kept_ids = {r["id"] for r in jsonl(out / "train.jsonl") + jsonl(out / "val.jsonl")}
+    assert not planted & kept_ids
+    hits = jsonl(out / "removed" / "decontaminate" / "hits.jsonl")
+    assert len(hits) >= N_PLANTED
+    assert {h["eval_index"] for h in hits} == set(range(N_PLANTED))
+    dec = next(st for st in m["stages"] if st["stage"] == "decontaminate")
+    assert dec["sources"]["cmexam"]["removed"]["contains an evaluation item"] == len(hits)
+    assert m["decontamination"]["eval_items_hit"] == N_PLANTED
+    assert "cmexam_test.csv" in (out / "report.html").read_text("utf-8")
+
+
+def test_no_conversation_or_near_duplicate_group_straddles_the_split(
+    built: tuple[Path, dict[str, Any]],
+) -> None:
+    d, m = built
+    out = d / "out"
+    train, val = jsonl(out / "train.jsonl"), jsonl(out / "val.jsonl")
+    conv = lambda r: (r["source"], r["id"])  # noqa: E731
+    assert not {conv(r) for r in train} & {conv(r) for r in val}
+    assert any(r.get("turn", 0) > 1 for r in val)  # dialogue turns reached val, together
+    # Near-duplicate pairs of the grouping pass end up on one side.
+    key = lambda r: (r["instruction"], r["input"], r["output"])  # noqa: E731
+    side = {key(r): "train" for r in train} | {key(r): "val" for r in val}
+    assert m["split"]["near_duplicate_links"] > 0
+    assert m["split"]["val"] == len(val)
+    assert abs(len(val) - 0.05 * (len(train) + len(val))) < m["split"]["largest_group"] + 1
+    assert len(side) > 0
+
+
+def test_rerun_is_byte_identical_and_cached(
+    built: tuple[Path, dict[str, Any]], shared_data: Path, tokenizer: Path, eval_file: Path
+) -> None:
+    d, _ = built
+    first = {
+        p.relative_to(d / "out"): p.read_bytes()
+        for p in (d / "out").rglob("*")
+        if p.is_file() and ".cache" not in p.parts
+    }
+    seen: list[tuple[str, bool]] = []
+    build(d / "recipe.toml", on_stage=lambda s, c: seen.append((s, c)))
+    assert all(c for s, c in seen if s != "write")
+    again = {
+        p.relative_to(d / "out"): p.read_bytes()
+        for p in (d / "out").rglob("*")
+        if p.is_file() and ".cache" not in p.parts
+    }
+    assert again == first
+    # A fresh folder gives the same bytes too.
+    build(d / "recipe.toml", d / "fresh")
+    fresh = {
+        p.relative_to(d / "fresh"): p.read_bytes()
+        for p in (d / "fresh").rglob("*")
+        if p.is_file() and ".cache" not in p.parts
+    }
+    assert fresh == first
+    # A change in a late stage re-runs only that stage.
+    seen.clear()
+    (d / "recipe2.toml").write_text(
+        recipe_text(shared_data, tokenizer, eval_file, val_ratio="0.1"), "utf-8"
+    )
+    m2 = build(d / "recipe2.toml", d / "out", on_stage=lambda s, c: seen.append((s, c)))
+    assert [s for s, c in seen if not c] == ["split", "write"]
+    assert (
+        m2.manifest["split"]["val"] > 1.5 * json.loads(first[Path("manifest.json")])["split"]["val"]
+    )
+
+
+def test_mixture_targets_water_fill_and_style_shares() -> None:
+    assert _water_fill(10, [1, 1, 1], [2, 100, 100]) == [2, 4, 4]
+    assert _water_fill(5, [1, 1], [1, 1]) == [1, 1]
+    src = [
+        {"available": 1000, "max_records": None, "weight": 1.0, "style": "qa"},
+        {"available": 100, "max_records": None, "weight": 1.0, "style": "qa"},
+        {"available": 300, "max_records": 50, "weight": 1.0, "style": "mcqa"},
+    ]
+    plain, _ = mixture_targets(src, {"total": None, "temperature": 1.0, "style_shares": {}})
+    assert plain == [1000, 100, 50]
+    # Half qa, half mcqa, 100 records: mcqa is capped at 50, qa split 1000:100.
+    shared, how = mixture_targets(
+        src, {"total": 100, "temperature": 1.0, "style_shares": {"qa": 1, "mcqa": 1}}
+    )
+    assert shared == [45, 5, 50] and how["total"] == 100
+    # A high temperature flattens the sizes: 1000 and 100 get close to equal shares.
+    flat, _ = mixture_targets(src[:2], {"total": 200, "temperature": 100.0, "style_shares": {}})
+    assert abs(flat[0] - flat[1]) < 10
+
+
+def test_dry_run_and_recipe_errors(
+    tmp_path: Path,
+    shared_data: Path,
+    tokenizer: Path,
+    eval_file: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(recipe_text(shared_data, tokenizer, eval_file), "utf-8")
+    assert main(["build", str(recipe), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "source toyhom" in printed and "decontaminate  against cmexam_test.csv" in printed
+    assert not (tmp_path / "out").exists()
+
+    recipe.write_text(recipe.read_text("utf-8").replace("threshold = 0.8", "treshold = 0.8"))
+    with pytest.raises(ConfigError, match=r"r\.toml: \[dedup\] unknown keys: treshold"):
+        load_recipe(recipe)
+    assert main(["build", str(recipe)]) == 2
+    assert "treshold" in capsys.readouterr().err
+
+    with pytest.raises(ConfigError, match=r"\[source 'a'\] adapter: unknown adapter 'nope'"):
+        parse_recipe(
+            {"output": {"dir": "x"}, "source": [{"name": "a", "adapter": "nope", "path": "p"}]},
+            base=tmp_path,
+        )
+    missing = tmp_path / "m.toml"
+    missing.write_text(
+        '[output]\ndir = "o"\n[[source]]\nname = "a"\nadapter = "alpaca"\npath = "gone.json"\n'
+    )
+    assert main(["build", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "source 'a'" in err and "gone.json" in err
+    assert not (tmp_path / "o" / "train.jsonl").exists()
