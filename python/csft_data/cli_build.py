@@ -10,13 +10,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from csft_data._core import ConfigError
+
 EXIT_OK = 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     from csft_data.build import STAGES, build, load_recipe, plan
 
-    recipe = load_recipe(args.recipe, args.output)
+    if (args.recipe is None) == (not args.demo):
+        raise ConfigError("give a recipe file, or --demo for the embedded demo recipe")
+    if args.demo:
+        from csft_data.demo import DEMO_DIR
+
+        recipe = load_recipe(DEMO_DIR / "recipe.toml", args.output or Path("demo_out"))
+    else:
+        recipe = load_recipe(args.recipe, args.output)
     if args.dry_run:
         print("\n".join(plan(recipe)))
         return EXIT_OK
@@ -56,7 +65,10 @@ def add_build_parser(sub: Any) -> None:
         "build",
         help="recipe (TOML) → deduplicated, decontaminated Alpaca train/val splits + report",
     )
-    p.add_argument("recipe", type=Path, help="the recipe file (see README: Build)")
+    p.add_argument("recipe", type=Path, nargs="?", help="the recipe file (see README: Build)")
+    p.add_argument(
+        "--demo", action="store_true", help="build the embedded demo recipe (no data needed)"
+    )
     p.add_argument("-o", "--output", type=Path, help="output folder (default: [output] dir)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
     p.add_argument(
