@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import shutil
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 from csft_data import __version__, _core
 from csft_data._core import CsftDataError
 from csft_data.build.recipe import Recipe
-from csft_data.build.stages import StageResult, fingerprint
+from csft_data.build.stages import StageResult, fingerprint, link_or_copy
 
 #: The Alpaca columns (LLaMA-Factory names: prompt/query/response/system/history) and the
 #: provenance columns, with their Parquet types.
@@ -76,14 +75,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _link(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
 
 
 def dataset_info(name: str) -> dict[str, Any]:
@@ -158,7 +149,7 @@ def write_outputs(recipe: Recipe, results: list[StageResult]) -> dict[str, Any]:
                 f = r.dir / pattern.format(s=n)
                 if f.is_file() and f.stat().st_size > 0:
                     rel = f"removed/{r.name}/{f.name}"
-                    _link(f, staging / rel)
+                    link_or_copy(f, staging / rel)
                     removed_files.setdefault(r.name, []).append(rel)
 
     stages: list[dict[str, Any]] = [

@@ -110,6 +110,25 @@ def split_by_source(combined: Path, names: list[str], counts: list[int], out: Pa
     combined.unlink()
 
 
+def link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link where the file system allows it (no copy of big files), else a copy."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def pass_through(up: StageResult, names: list[str], d: Path) -> dict[str, Any]:
+    """A stage with nothing to do: the upstream files, hard-linked, and their counts."""
+    sources = {}
+    for n in names:
+        link_or_copy(up.file(n), d / f"{n}.jsonl")
+        c = up.counts(n)["out"]
+        sources[n] = {"in": c, "out": c, "removed": {}}
+    return sources
+
+
 def _sources_key(recipe: Recipe) -> list[dict[str, Any]]:
     return [
         {
@@ -191,12 +210,7 @@ def dedup_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResu
 
     def work(d: Path) -> dict[str, Any]:
         if not cfg["enabled"]:
-            sources = {}
-            for n in names:
-                os.link(up.file(n), d / f"{n}.jsonl")
-                c = up.counts(n)["out"]
-                sources[n] = {"in": c, "out": c, "removed": {}}
-            return {"sources": sources, "disabled": True}
+            return {"sources": pass_through(up, names, d), "disabled": True}
         stats = dedup_files(
             [up.file(n) for n in names],
             d / "kept.jsonl",
@@ -250,12 +264,7 @@ def decontaminate_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> S
 
     def work(d: Path) -> dict[str, Any]:
         if not recipe.evals:
-            sources = {}
-            for n in names:
-                os.link(up.file(n), d / f"{n}.jsonl")
-                c = up.counts(n)["out"]
-                sources[n] = {"in": c, "out": c, "removed": {}}
-            return {"sources": sources, "evals": []}
+            return {"sources": pass_through(up, names, d), "evals": []}
         evals: dict[str | Path, list[str] | None] = {}
         described = []
         originals: dict[str, str] = {}
@@ -338,12 +347,7 @@ def lengths_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageRe
 
     def work(d: Path) -> dict[str, Any]:
         if cfg is None:
-            sources = {}
-            for n in names:
-                os.link(up.file(n), d / f"{n}.jsonl")
-                c = up.counts(n)["out"]
-                sources[n] = {"in": c, "out": c, "removed": {}}
-            return {"sources": sources, "counted": False}
+            return {"sources": pass_through(up, names, d), "counted": False}
         import polars as pl
 
         cutoff = cfg["cutoff_len"]
