@@ -42,10 +42,10 @@ def assets(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 def tables(a: dict[str, Path], out: Path, **train: Any) -> dict[str, dict[str, Any]]:
     t: dict[str, Any] = {
         "output_dir": str(out),
-        "learning_rate": 3e-3,
+        "learning_rate": 1e-2,
         "epochs": 1.0,
         "per_device_batch_size": 8,
-        "gradient_accumulation_steps": 2,
+        "gradient_accumulation_steps": 1,
         "warmup_ratio": 0.1,
         "logging_steps": 2,
         "save_steps": 0,
@@ -55,7 +55,7 @@ def tables(a: dict[str, Path], out: Path, **train: Any) -> dict[str, dict[str, A
     t.update(train)
     return {
         "model": {"path": str(a["model"]), "template": "qwen"},
-        "data": {"train": [str(a["data"])], "cutoff_len": 192},
+        "data": {"train": [str(a["data"])], "cutoff_len": 128},
         "train": t,
     }
 
@@ -66,9 +66,9 @@ def test_loss_falls_on_a_real_split(assets: dict[str, Path], tmp_path: Path) -> 
     rows = metrics(tmp_path / "run")
     assert summary["steps"] == 30 and len(rows) == 15
     first, last = rows[0]["loss"], sum(r["loss"] for r in rows[-3:]) / 3
-    assert last < 0.75 * first, (first, last)
+    assert last < first - 0.5, (first, last)
     lrs = [r["lr"] for r in rows]
-    assert max(lrs) == pytest.approx(3e-3, rel=0.05) and lrs[-1] < 0.1 * max(lrs), "cosine"
+    assert max(lrs) == pytest.approx(1e-2, rel=0.05) and lrs[-1] < 0.1 * max(lrs), "cosine"
     assert all(r["tokens_per_s"] > 0 for r in rows)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == 30
 
@@ -94,13 +94,15 @@ def test_packed_and_padded_rows_equal_separate_examples(assets: dict[str, Path])
     assert torch.allclose(two_rows, separate, rtol=1e-4)
     assert D.trained_tokens(sft, [picks]) == sum(D.trained_tokens(sft, [[i]]) for i in picks)
     # rows from the packer never exceed the cut-off, and every example is in exactly one row
-    rows = D.pack_rows(sft.lengths, 192)
+    rows = D.pack_rows(sft.lengths, 128)
     assert sorted(i for r in rows for i in r) == list(range(len(sft)))
-    assert all(sum(int(sft.lengths[i]) for i in r) <= 192 for r in rows)
+    assert all(sum(int(sft.lengths[i]) for i in r) <= 128 for r in rows)
 
 
 def test_plan_is_deterministic_and_length_grouped(assets: dict[str, Path]) -> None:
-    cfg = parse_config(tables(assets, Path("unused")))
+    t = tables(assets, Path("unused"))
+    t["data"]["cutoff_len"] = 1024  # lengths vary (at 128 every example is cut to 128)
+    cfg = parse_config(t)
     lengths = D.load_sft(cfg).lengths
     a = D.plan_batches(lengths, 8, seed=1, epoch=0, group_by_length=True)
     assert a == D.plan_batches(lengths, 8, seed=1, epoch=0, group_by_length=True)
@@ -133,13 +135,23 @@ def test_accumulated_loss_is_normalised_per_token_over_the_step(
             gradient_accumulation_steps=ga,
             warmup_ratio=0.0,
             lr_scheduler="constant_with_warmup",
+            # a large eps makes the first Adam step ~linear in the gradient (with eps 1e-8 it is
+            # sign(g), where float rounding of ~0 gradients flips signs)
+            adam_eps=1.0,
         )
         t["model"]["path"] = str(plain)
         t["data"]["group_by_length"] = False
         train_sft(parse_config(t))
         states.append(torch.load(tmp_path / f"run{bs}" / "checkpoint-1" / "model.pt"))
+    from transformers import AutoModelForCausalLM
+
+    init = AutoModelForCausalLM.from_pretrained(str(plain)).state_dict()
+    moved = 0.0
     for k in states[0]:
-        assert torch.allclose(states[0][k], states[1][k], atol=1e-6), k
+        d0, d1 = states[0][k] - init[k], states[1][k] - init[k]
+        assert torch.allclose(d0, d1, rtol=1e-2, atol=2e-8), k
+        moved = max(moved, float(d0.abs().max()))
+    assert moved > 1e-6, "the step changed the weights"
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
