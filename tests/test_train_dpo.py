@@ -27,13 +27,12 @@ def assets(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     recs = [json.loads(x) for x in split.read_text("utf-8").splitlines()]
     pairs = root / "pairs.jsonl"
     with pairs.open("w", encoding="utf-8") as f:
-        for i, r in enumerate(recs[:64]):
-            other = "不清楚，建议您咨询医生。"
+        for r in recs[:64]:
             row = {
                 "instruction": r["instruction"],
                 "input": r.get("input", ""),
                 "chosen": r["output"],
-                "rejected": other,
+                "rejected": "不清楚，建议您咨询医生。",
             }
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     return {"tok": tok, "model": tiny_model(tok, root / "model"), "pairs": pairs}
