@@ -22,12 +22,22 @@ from csft_data.cmb import extract_choice, score_files
 from csft_data.decontam import decontaminate
 from csft_data.dedup import MinHashSignatures, band_keys, dedup_files, lsh_params, minhash
 from csft_data.io import read, read_arrow, read_batches
-from csft_data.lengths import count_tokens, template_names, token_lengths
+from csft_data.lengths import (
+    EncodedPairs,
+    EncodedSupervised,
+    count_tokens,
+    encode_pairwise,
+    encode_supervised,
+    template_names,
+    token_lengths,
+)
 from csft_data.normalize import NormalizeSummary, normalize_file
 
 __all__ = [
     "ConfigError",
     "CsftDataError",
+    "EncodedPairs",
+    "EncodedSupervised",
     "JsonlWriter",
     "MinHashSignatures",
     "NormalizeSummary",
@@ -42,6 +52,8 @@ __all__ = [
     "count_tokens",
     "decontaminate",
     "dedup_files",
+    "encode_pairwise",
+    "encode_supervised",
     "extract_choice",
     "lsh_params",
     "minhash",

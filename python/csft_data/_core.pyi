@@ -22,6 +22,8 @@ __all__ = [
     "convert",
     "decontaminate_files",
     "dedup_files",
+    "encode_pairwise",
+    "encode_supervised",
     "lsh_params",
     "minhash_signatures",
     "opencc_configs",
@@ -228,6 +230,36 @@ def token_lengths(
     on_error: str = "raise",
     batch_size: int = 4096,
     progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]: ...
+def encode_supervised(
+    tokenizer: TokenCounter,
+    *,
+    lines: list[str] | None = None,
+    path: PathLike[str] | str | None = None,
+    template: str = "intern2",
+    cutoff_len: int = 1024,
+    mask_history: bool = False,
+    train_on_prompt: bool = False,
+    system: str | None = None,
+    bos_token: str | None = None,
+    eos_token: str | None = None,
+    format: str | None = None,
+    encoding: str = "auto",
+    on_error: str = "raise",
+) -> dict[str, Any]: ...
+def encode_pairwise(
+    tokenizer: TokenCounter,
+    *,
+    lines: list[str] | None = None,
+    path: PathLike[str] | str | None = None,
+    template: str = "intern2",
+    cutoff_len: int = 1024,
+    system: str | None = None,
+    bos_token: str | None = None,
+    eos_token: str | None = None,
+    format: str | None = None,
+    encoding: str = "auto",
+    on_error: str = "raise",
 ) -> dict[str, Any]: ...
 def adapters() -> list[dict[str, Any]]: ...
 def adapt(

@@ -6,11 +6,16 @@ the same counts as the Python ``tokenizers`` package on the same ``tokenizer.jso
 rendered turn by turn the way LLaMA-Factory's ``encode_multiturn`` encodes them, so the prompt
 (system, user turns, history) and the final response are counted apart, and truncation to a
 cut-off follows LLaMA-Factory's ``infer_seqlen`` turn loop (without ``mask_history``/packing).
+
+:func:`encode_supervised` and :func:`encode_pairwise` give the token ids and labels training uses,
+from the same templates and the same truncation rule (so the report and training agree token for
+token), as flat arrays plus offsets.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -185,3 +190,169 @@ def token_lengths(
 def summaries(stats: dict[str, Any]) -> list[SourceLengthStats]:
     """The per-source rows of a :func:`token_lengths` result, then the total row."""
     return [SourceLengthStats.from_dict(d) for d in [*stats["sources"], stats["total"]]]
+
+
+def _lines_or_path(
+    records: str | Path | Sequence[str] | Sequence[dict[str, Any]],
+) -> tuple[list[str] | None, Path | None]:
+    if isinstance(records, (str, Path)):
+        return None, Path(records)
+    return [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records], None
+
+
+def _u32(raw: bytes) -> npt.NDArray[np.uint32]:
+    return np.frombuffer(raw, dtype="<u4").astype(np.uint32, copy=False)
+
+
+def _u64(raw: bytes) -> npt.NDArray[np.uint64]:
+    return np.frombuffer(raw, dtype="<u8").astype(np.uint64, copy=False)
+
+
+@dataclass(frozen=True)
+class EncodedSupervised:
+    """SFT examples, flat: example ``k`` is ``input_ids[offsets[k]:offsets[k+1]]`` with
+    ``labels`` alike (``-100`` where no loss is taken); ``indices[k]`` is its record's 0-based
+    index in the input; ``rejections`` lists records skipped with ``on_error="skip"``."""
+
+    input_ids: npt.NDArray[np.uint32]
+    labels: npt.NDArray[np.int32]
+    offsets: npt.NDArray[np.uint64]
+    indices: npt.NDArray[np.uint64]
+    rejections: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> npt.NDArray[np.int64]:
+        """Tokens per example."""
+        out: npt.NDArray[np.int64] = np.diff(self.offsets).astype(np.int64)
+        return out
+
+    def example(self, k: int) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32]]:
+        """(input ids, labels) of example ``k``."""
+        a, b = int(self.offsets[k]), int(self.offsets[k + 1])
+        return self.input_ids[a:b], self.labels[a:b]
+
+
+@dataclass(frozen=True)
+class EncodedPairs:
+    """DPO pairs, flat: pair ``k`` is prompt ``prompt_ids[prompt_offsets[k]:...]`` followed by
+    the chosen or the rejected completion (the prompt ids are shared by both)."""
+
+    prompt_ids: npt.NDArray[np.uint32]
+    prompt_offsets: npt.NDArray[np.uint64]
+    chosen_ids: npt.NDArray[np.uint32]
+    chosen_offsets: npt.NDArray[np.uint64]
+    rejected_ids: npt.NDArray[np.uint32]
+    rejected_offsets: npt.NDArray[np.uint64]
+    indices: npt.NDArray[np.uint64]
+    rejections: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.prompt_offsets) - 1
+
+    def pair(
+        self, k: int
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+        """(prompt, chosen, rejected) ids of pair ``k``."""
+
+        def cut(ids: npt.NDArray[np.uint32], off: npt.NDArray[np.uint64]) -> Any:
+            return ids[int(off[k]) : int(off[k + 1])]
+
+        return (
+            cut(self.prompt_ids, self.prompt_offsets),
+            cut(self.chosen_ids, self.chosen_offsets),
+            cut(self.rejected_ids, self.rejected_offsets),
+        )
+
+
+def encode_supervised(
+    records: str | Path | Sequence[str] | Sequence[dict[str, Any]],
+    tokenizer: str | Path | TokenCounter,
+    *,
+    template: str = "intern2",
+    cutoff_len: int = 1024,
+    mask_history: bool = False,
+    train_on_prompt: bool = False,
+    system: str | None = None,
+    bos_token: str | None = None,
+    eos_token: str | None = None,
+    format: str | None = None,
+    encoding: str = "auto",
+    on_error: str = "raise",
+) -> EncodedSupervised:
+    """Token ids and labels of SFT records, exactly as LLaMA-Factory's supervised processor
+    builds them (``encode_multiturn`` element by element, the ``infer_seqlen`` turn loop on the
+    budget left, ``efficient_eos``, ``mask_history``, ``train_on_prompt``).
+
+    ``records`` is a file (any format :func:`csft_data.read` knows) or a sequence of JSON
+    strings / dicts (Alpaca or messages style). Encoding runs in Rust, in parallel. A record
+    that cannot be rendered raises :class:`ParseError` naming the record and field
+    (``on_error="raise"``) or is listed in ``rejections`` (``"skip"``)."""
+    lines, path = _lines_or_path(records)
+    d = _core.encode_supervised(
+        _counter(tokenizer),
+        lines=lines,
+        path=path,
+        template=template,
+        cutoff_len=cutoff_len,
+        mask_history=mask_history,
+        train_on_prompt=train_on_prompt,
+        system=system,
+        bos_token=bos_token,
+        eos_token=eos_token,
+        format=format,
+        encoding=encoding,
+        on_error=on_error,
+    )
+    return EncodedSupervised(
+        input_ids=_u32(d["input_ids"]),
+        labels=np.frombuffer(d["labels"], dtype="<i4").astype(np.int32, copy=False),
+        offsets=_u64(d["input_offsets"]),
+        indices=_u64(d["indices"]),
+        rejections=d["rejections"],
+    )
+
+
+def encode_pairwise(
+    records: str | Path | Sequence[str] | Sequence[dict[str, Any]],
+    tokenizer: str | Path | TokenCounter,
+    *,
+    template: str = "intern2",
+    cutoff_len: int = 1024,
+    system: str | None = None,
+    bos_token: str | None = None,
+    eos_token: str | None = None,
+    format: str | None = None,
+    encoding: str = "auto",
+    on_error: str = "raise",
+) -> EncodedPairs:
+    """Prompt, chosen and rejected ids of ranking records (``chosen``/``rejected`` strings or
+    messages, Alpaca or messages style), as LLaMA-Factory's pairwise processor builds them:
+    the prompt is encoded once and shared, ``infer_seqlen(prompt, max(chosen, rejected),
+    cutoff_len)`` truncates both. See :func:`encode_supervised` for the other arguments."""
+    lines, path = _lines_or_path(records)
+    d = _core.encode_pairwise(
+        _counter(tokenizer),
+        lines=lines,
+        path=path,
+        template=template,
+        cutoff_len=cutoff_len,
+        system=system,
+        bos_token=bos_token,
+        eos_token=eos_token,
+        format=format,
+        encoding=encoding,
+        on_error=on_error,
+    )
+    return EncodedPairs(
+        prompt_ids=_u32(d["prompt_ids"]),
+        prompt_offsets=_u64(d["prompt_offsets"]),
+        chosen_ids=_u32(d["chosen_ids"]),
+        chosen_offsets=_u64(d["chosen_offsets"]),
+        rejected_ids=_u32(d["rejected_ids"]),
+        rejected_offsets=_u64(d["rejected_offsets"]),
+        indices=_u64(d["indices"]),
+        rejections=d["rejections"],
+    )

@@ -67,6 +67,18 @@ impl TokenCounter {
         Ok(enc.len() as u32)
     }
 
+    /// Token ids of `text` without special tokens added (`add_special_tokens=False`).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        let enc = self
+            .tokenizer
+            .encode_fast(text, false)
+            .map_err(|e| Error::config(format!("{}: encoding failed: {e}", self.path.display())))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
     /// Counts of many texts, in parallel (rayon), in input order.
     pub fn count_batch(&self, texts: &[&str]) -> Result<Vec<u32>> {
         texts
@@ -164,6 +176,11 @@ impl<'a> TemplateCounter<'a> {
 
     pub fn template(&self) -> &Template {
         &self.template
+    }
+
+    /// The tokenizer the template is bound to.
+    pub fn counter(&self) -> &TokenCounter {
+        self.counter
     }
 
     pub fn bos_id(&self) -> Option<u32> {

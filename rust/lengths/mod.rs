@@ -6,9 +6,11 @@
 //! conversations, `count` loads a `tokenizer.json` (the `tokenizers` crate, pure Rust) and
 //! counts texts and rendered turns in parallel, `truncate` is LLaMA-Factory's SFT truncation
 //! (`infer_seqlen` and its turn loop), and `report` streams files into per-source statistics
-//! and a per-record bucket file. Nothing here trains, packs or writes token ids.
+//! and a per-record bucket file; `encode` turns records into the token ids and labels training
+//! uses, with the same templates and truncation rule. Nothing here trains or packs.
 
 pub mod count;
+pub mod encode;
 pub mod report;
 pub mod template;
 pub mod truncate;
@@ -17,5 +19,6 @@ pub mod truncate;
 mod tests;
 
 pub use count::{RecordTokens, TemplateCounter, TokenCounter};
+pub use encode::{EncodeOptions, Encoded, EncodedPair, IGNORE_INDEX};
 pub use report::{token_lengths, LengthsConfig, LengthsReport, SourceFile, SourceLengths};
 pub use template::{Conversation, Template, TEMPLATE_NAMES};

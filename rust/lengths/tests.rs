@@ -9,7 +9,7 @@ use super::report::{bucket_of, nearest_rank, token_lengths, LengthsConfig, Sourc
 use super::template::{Conversation, Template};
 use crate::io::ReaderOptions;
 
-fn char_tokenizer(dir: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn char_tokenizer(dir: &std::path::Path) -> std::path::PathBuf {
     let added: Vec<String> = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
         .iter()
         .enumerate()

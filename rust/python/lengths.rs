@@ -1,6 +1,8 @@
 //! Python side of token-length bucketing: the `TokenCounter` class (a loaded `tokenizer.json`;
 //! `count(texts)` gives one little-endian u32 count per text, computed in parallel) and
-//! `token_lengths(inputs, tokenizer, ...)`, the whole report over files. Inputs are copied or
+//! `token_lengths(inputs, tokenizer, ...)`, the whole report over files, and
+//! `encode_supervised` / `encode_pairwise`, token ids and labels for training (flat
+//! little-endian arrays plus offsets). Inputs are copied or
 //! borrowed into Rust and the GIL is released for the work; `csft_data.lengths` wraps both.
 
 use std::path::PathBuf;
@@ -8,15 +10,17 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyDict};
 use serde_json::{json, Value};
 
 use super::errors::IntoPyResult;
 use super::io::{reader_options, value_to_py};
+use crate::error::DataError;
+use crate::lengths::encode::{encode_pairwise_input, encode_supervised_input, Input, Ragged};
 use crate::lengths::report::{HISTOGRAM_EDGES, QUANTILES};
 use crate::lengths::{
-    token_lengths as run_token_lengths, LengthsConfig, SourceFile, SourceLengths, Template,
-    TokenCounter, TEMPLATE_NAMES,
+    token_lengths as run_token_lengths, EncodeOptions, LengthsConfig, SourceFile, SourceLengths,
+    Template, TemplateCounter, TokenCounter, TEMPLATE_NAMES,
 };
 
 /// A Hugging Face `tokenizer.json`, loaded once.
@@ -198,4 +202,207 @@ pub fn token_lengths<'py>(
         "bucket_lines": report.bucket_lines,
     });
     value_to_py(py, &value)
+}
+
+fn le_bytes<'py, T: Copy, const N: usize>(
+    py: Python<'py>,
+    values: &[T],
+    to: impl Fn(T) -> [u8; N],
+) -> Bound<'py, PyBytes> {
+    let bytes: Vec<u8> = values.iter().flat_map(|&v| to(v)).collect();
+    PyBytes::new(py, &bytes)
+}
+
+fn rejections_py<'py>(py: Python<'py>, rejections: &[DataError]) -> PyResult<Bound<'py, PyAny>> {
+    let list: Vec<Value> = rejections
+        .iter()
+        .map(|e| {
+            json!({
+                "file": e.path.to_string_lossy(), "line": e.line, "record": e.record,
+                "field": e.field, "kind": e.kind.as_str(), "reason": e.reason,
+                "message": e.to_string(),
+            })
+        })
+        .collect();
+    value_to_py(py, &Value::Array(list))
+}
+
+fn put_ragged<'py>(
+    py: Python<'py>,
+    d: &Bound<'py, PyDict>,
+    name: &str,
+    r: &Ragged<u32>,
+) -> PyResult<()> {
+    d.set_item(
+        format!("{name}_ids"),
+        le_bytes(py, &r.values, u32::to_le_bytes),
+    )?;
+    d.set_item(
+        format!("{name}_offsets"),
+        le_bytes(py, &r.offsets, u64::to_le_bytes),
+    )
+}
+
+/// Template, tokenizer binding and input of the two encoders.
+struct EncodeArgs {
+    template: Template,
+    bos_token: Option<String>,
+    eos_token: Option<String>,
+    lines: Option<Vec<PyBackedStr>>,
+    path: Option<PathBuf>,
+    format: Option<String>,
+    encoding: String,
+    on_error: String,
+}
+
+impl EncodeArgs {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        template: &str,
+        system: Option<String>,
+        bos_token: Option<String>,
+        eos_token: Option<String>,
+        lines: Option<Vec<PyBackedStr>>,
+        path: Option<PathBuf>,
+        format: Option<&str>,
+        encoding: &str,
+        on_error: &str,
+    ) -> PyResult<Self> {
+        let mut template = Template::builtin(template).py_err()?;
+        if let Some(system) = system {
+            template.default_system = system;
+        }
+        if lines.is_some() == path.is_some() {
+            return Err(super::errors::ConfigError::new_err(
+                "give exactly one of `lines` (JSON strings) or `path` (a file)",
+            ));
+        }
+        Ok(Self {
+            template,
+            bos_token,
+            eos_token,
+            lines,
+            path,
+            format: format.map(str::to_string),
+            encoding: encoding.to_string(),
+            on_error: on_error.to_string(),
+        })
+    }
+
+    /// Runs `f` with the bound template and the input, GIL released.
+    fn run<T: Send>(
+        self,
+        py: Python<'_>,
+        counter: &TokenCounter,
+        f: impl FnOnce(Input<'_>, &TemplateCounter<'_>, crate::io::OnError) -> crate::Result<T> + Send,
+    ) -> PyResult<T> {
+        let options = reader_options(
+            self.format.as_deref(),
+            &self.encoding,
+            "auto",
+            &self.on_error,
+            None,
+            4096,
+            None,
+        )?;
+        let on_error = options.on_error;
+        py.detach(|| {
+            let bound = TemplateCounter::new(
+                counter,
+                self.template,
+                self.bos_token.as_deref(),
+                self.eos_token.as_deref(),
+            )?;
+            match (&self.lines, &self.path) {
+                (Some(lines), _) => {
+                    let refs: Vec<&str> = lines.iter().map(|t| &**t).collect();
+                    f(Input::Lines(&refs), &bound, on_error)
+                }
+                (None, Some(path)) => f(Input::File(path, options), &bound, on_error),
+                (None, None) => unreachable!("checked in new"),
+            }
+        })
+        .py_err()
+    }
+}
+
+/// Token ids and labels for SFT; see `csft_data.encode_supervised`.
+#[pyfunction]
+#[pyo3(signature = (
+    tokenizer, *, lines=None, path=None, template="intern2", cutoff_len=1024, mask_history=false,
+    train_on_prompt=false, system=None, bos_token=None, eos_token=None, format=None,
+    encoding="auto", on_error="raise",
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn encode_supervised<'py>(
+    py: Python<'py>,
+    tokenizer: &PyTokenCounter,
+    lines: Option<Vec<PyBackedStr>>,
+    path: Option<PathBuf>,
+    template: &str,
+    cutoff_len: u64,
+    mask_history: bool,
+    train_on_prompt: bool,
+    system: Option<String>,
+    bos_token: Option<String>,
+    eos_token: Option<String>,
+    format: Option<&str>,
+    encoding: &str,
+    on_error: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let args = EncodeArgs::new(
+        template, system, bos_token, eos_token, lines, path, format, encoding, on_error,
+    )?;
+    let opts = EncodeOptions {
+        cutoff_len,
+        mask_history,
+        train_on_prompt,
+    };
+    let counter = Arc::clone(&tokenizer.inner);
+    let out = args.run(py, &counter, |input, bound, on_error| {
+        encode_supervised_input(input, bound, opts, on_error)
+    })?;
+    let d = PyDict::new(py);
+    put_ragged(py, &d, "input", &out.input_ids)?;
+    d.set_item("labels", le_bytes(py, &out.labels, i32::to_le_bytes))?;
+    d.set_item("indices", le_bytes(py, &out.indices, u64::to_le_bytes))?;
+    d.set_item("rejections", rejections_py(py, &out.rejections)?)?;
+    Ok(d)
+}
+
+/// Prompt, chosen and rejected ids for DPO; see `csft_data.encode_pairwise`.
+#[pyfunction]
+#[pyo3(signature = (
+    tokenizer, *, lines=None, path=None, template="intern2", cutoff_len=1024, system=None,
+    bos_token=None, eos_token=None, format=None, encoding="auto", on_error="raise",
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn encode_pairwise<'py>(
+    py: Python<'py>,
+    tokenizer: &PyTokenCounter,
+    lines: Option<Vec<PyBackedStr>>,
+    path: Option<PathBuf>,
+    template: &str,
+    cutoff_len: u64,
+    system: Option<String>,
+    bos_token: Option<String>,
+    eos_token: Option<String>,
+    format: Option<&str>,
+    encoding: &str,
+    on_error: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let args = EncodeArgs::new(
+        template, system, bos_token, eos_token, lines, path, format, encoding, on_error,
+    )?;
+    let counter = Arc::clone(&tokenizer.inner);
+    let out = args.run(py, &counter, |input, bound, on_error| {
+        encode_pairwise_input(input, bound, cutoff_len, on_error)
+    })?;
+    let d = PyDict::new(py);
+    put_ragged(py, &d, "prompt", &out.prompt)?;
+    put_ragged(py, &d, "chosen", &out.chosen)?;
+    put_ragged(py, &d, "rejected", &out.rejected)?;
+    d.set_item("indices", le_bytes(py, &out.indices, u64::to_le_bytes))?;
+    d.set_item("rejections", rejections_py(py, &out.rejections)?)?;
+    Ok(d)
 }

@@ -31,6 +31,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<lengths::PyTokenCounter>()?;
     m.add_function(wrap_pyfunction!(lengths::template_names, m)?)?;
     m.add_function(wrap_pyfunction!(lengths::token_lengths, m)?)?;
+    m.add_function(wrap_pyfunction!(lengths::encode_supervised, m)?)?;
+    m.add_function(wrap_pyfunction!(lengths::encode_pairwise, m)?)?;
     m.add_function(wrap_pyfunction!(adapters::adapters, m)?)?;
     m.add_function(wrap_pyfunction!(adapters::adapt, m)?)?;
     Ok(())

@@ -1,0 +1,400 @@
+"""The training loop shared by SFT and DPO: device and precision, model loading, optimizer and
+cosine schedule, gradient accumulation, checkpoints with exact resume, progress and metrics.
+
+* Loss normalisation: each micro-batch's loss is a *sum* (token NLL for SFT, pair losses for DPO)
+  divided by the normaliser of the whole optimizer step (trained tokens, or pairs, over all its
+  accumulated micro-batches), so the step's gradient is that of the per-token (per-pair) mean over
+  the accumulated batch, whatever the padding and micro-batch sizes.
+* Precision: fp32 on CPU; on CUDA the weights are loaded in bf16 (``[model] dtype = "auto"``, as
+  LLaMA-Factory does with ``bf16``) and the forward runs under bf16 autocast; attention is
+  flash-attention 2 when installed, else sdpa.
+* The plan of optimizer steps is a pure function of (data lengths, config, seed): step ``s`` of
+  every run of the same config sees the same micro-batches, so resuming needs only the global step.
+* A checkpoint (``checkpoint-<step>/``) holds the model state, optimizer, scheduler, RNG states
+  (python, numpy, torch CPU and CUDA) and ``state.json``; it is written to a temporary folder and
+  renamed. Resuming restores all of them and truncates ``metrics.jsonl`` to the checkpoint's step,
+  so a resumed run continues exactly as the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from csft_train.config import Config
+
+#: (loss sum of a micro-batch, metric sums) for a model and a micro-batch.
+LossFn = Callable[[torch.nn.Module, Any], tuple[torch.Tensor, dict[str, float]]]
+
+
+def pick_device(cfg: Config) -> torch.device:
+    want = cfg.train.device
+    if want == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"{cfg.source}: [train] device = 'cuda' but CUDA is not available")
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(want)
+
+
+def pick_dtype(cfg: Config, device: torch.device) -> torch.dtype:
+    d = cfg.model.dtype
+    if d == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[d]
+
+
+def attn_implementation(cfg: Config, device: torch.device) -> str:
+    a = cfg.model.attn_implementation
+    if a != "auto":
+        return a
+    if device.type == "cuda":
+        try:
+            import flash_attn  # noqa: F401
+        except ImportError:
+            return "sdpa"
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def load_model(cfg: Config, path: str, device: torch.device, dtype: torch.dtype) -> Any:
+    """A causal LM from a local folder (never the hub): weights, or config only with
+    ``[model] init = "random"``."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    folder = Path(path)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{cfg.source}: no model folder (config.json) at {folder}")
+    attn = attn_implementation(cfg, device)
+    if cfg.model.init == "random":
+        mc = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+        model = AutoModelForCausalLM.from_config(  # type: ignore[no-untyped-call]
+            mc, dtype=dtype, attn_implementation=attn
+        )
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            str(folder), dtype=dtype, attn_implementation=attn, local_files_only=True
+        )
+    model.to(device)
+    if cfg.model.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    return model
+
+
+def make_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+    from transformers import get_scheduler
+
+    warmup = cfg.train.warmup_steps or math.ceil(cfg.train.warmup_ratio * total_steps)
+    return get_scheduler(
+        cfg.train.lr_scheduler,
+        optimizer=optimizer,
+        num_warmup_steps=warmup,
+        num_training_steps=total_steps,
+    )
+
+
+def make_optimizer(cfg: Config, model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+    """AdamW, or the online merging AdamW of ``[merge]`` (τ read from the two checkpoints)."""
+    t = cfg.train
+    if cfg.merge.method == "none":
+        params = [p for p in model.parameters() if p.requires_grad]
+        return torch.optim.AdamW(
+            params,
+            lr=lr,
+            betas=(t.adam_beta1, t.adam_beta2),
+            eps=t.adam_eps,
+            weight_decay=t.weight_decay,
+        )
+    from csft_train.merging import OnlineMergingAdamW, task_vector
+
+    m = cfg.merge
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    opt = OnlineMergingAdamW(
+        named,
+        lr=lr,
+        betas=(t.adam_beta1, t.adam_beta2),
+        eps=t.adam_eps,
+        weight_decay=t.weight_decay,
+        method=m.method,
+        reserve_p=m.reserve_p,
+        alpha=m.alpha,
+        rescale=m.rescale,
+        clip_val=m.clip_val,
+        online_step=m.online_step,
+        seed=t.seed,
+    )
+    opt.set_task_vector(task_vector(opt.names, m.sft_model or cfg.model.path, m.base_model))
+    return opt
+
+
+@dataclass
+class Plan:
+    """Optimizer steps: ``steps[s]`` is the list of micro-batches of step ``s``, with the
+    normaliser (trained tokens or pairs) and input tokens of the whole step."""
+
+    steps: list[list[Any]]
+    norms: list[float]
+    tokens: list[int]
+    steps_per_epoch: int
+
+
+def build_plan(
+    cfg: Config,
+    epoch_batches: Callable[[int], list[Any]],
+    norm: Callable[[Any], float],
+    tokens: Callable[[Any], int],
+) -> Plan:
+    """Cuts each epoch's micro-batches into groups of ``gradient_accumulation_steps`` and
+    takes ``ceil(epochs · steps_per_epoch)`` steps (or ``max_steps``)."""
+    ga = cfg.train.gradient_accumulation_steps
+    first = epoch_batches(0)
+    per_epoch = math.ceil(len(first) / ga)
+    total = cfg.train.max_steps or math.ceil(cfg.train.epochs * per_epoch)
+    steps: list[list[Any]] = []
+    epoch, batches = 0, first
+    for s in range(total):
+        e, k = divmod(s, per_epoch)
+        if e != epoch:
+            epoch, batches = e, epoch_batches(e)
+        steps.append(batches[k * ga : (k + 1) * ga])
+    return Plan(
+        steps=steps,
+        norms=[sum(norm(mb) for mb in st) for st in steps],
+        tokens=[sum(tokens(mb) for mb in st) for st in steps],
+        steps_per_epoch=per_epoch,
+    )
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def latest_checkpoint(out_dir: Path) -> Path | None:
+    found = [
+        (int(p.name.split("-")[1]), p)
+        for p in out_dir.glob("checkpoint-*")
+        if p.is_dir() and p.name.split("-")[1].isdigit() and (p / "state.json").is_file()
+    ]
+    return max(found)[1] if found else None
+
+
+@dataclass
+class Loop:
+    """Everything the loop needs; :meth:`run` trains and returns the final metrics."""
+
+    cfg: Config
+    model: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    plan: Plan
+    loss_fn: LossFn
+    out_dir: Path
+    device: torch.device
+    #: Extra tensors saved with each checkpoint (e.g. precomputed reference log-probs).
+    extra_state: dict[str, Any] = field(default_factory=dict)
+    log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr, flush=True))
+
+    def _autocast(self) -> Any:
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cpu", enabled=False)
+
+    def save(self, step: int) -> Path:
+        final = self.out_dir / f"checkpoint-{step}"
+        tmp = self.out_dir / f".checkpoint-{step}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        torch.save(self.model.state_dict(), tmp / "model.pt")
+        torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
+        torch.save(_rng_state(), tmp / "rng.pt")
+        (tmp / "state.json").write_text(json.dumps({"global_step": step}), encoding="utf-8")
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        keep = self.cfg.train.save_total_limit
+        if keep:
+            old = sorted(
+                (int(p.name.split("-")[1]), p)
+                for p in self.out_dir.glob("checkpoint-*")
+                if p.name.split("-")[1].isdigit()
+            )
+            for _, p in old[:-keep]:
+                shutil.rmtree(p, ignore_errors=True)
+        return final
+
+    def restore(self, ckpt: Path) -> int:
+        self.model.load_state_dict(torch.load(ckpt / "model.pt", map_location=self.device))
+        self.optimizer.load_state_dict(
+            torch.load(ckpt / "optimizer.pt", map_location=self.device, weights_only=False)
+        )
+        self.scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=False))
+        _set_rng_state(torch.load(ckpt / "rng.pt", weights_only=False))
+        step = int(json.loads((ckpt / "state.json").read_text("utf-8"))["global_step"])
+        metrics = self.out_dir / "metrics.jsonl"
+        if metrics.is_file():
+            kept = [
+                line
+                for line in metrics.read_text("utf-8").splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step
+            ]
+            metrics.write_text("".join(x + "\n" for x in kept), encoding="utf-8")
+        return step
+
+    def run(self) -> dict[str, Any]:
+        cfg, plan = self.cfg, self.plan
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        start = 0
+        if cfg.train.resume:
+            ckpt = latest_checkpoint(self.out_dir)
+            if ckpt is not None:
+                start = self.restore(ckpt)
+                self.log(f"resumed from {ckpt} at step {start}")
+        total = len(plan.steps)
+        self.model.train()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        window: dict[str, float] = {}
+        window_tokens, t0 = 0, time.perf_counter()
+        last: dict[str, Any] = {}
+        with (self.out_dir / "metrics.jsonl").open("a", encoding="utf-8") as metrics:
+            for step in range(start, total):
+                norm = max(plan.norms[step], 1.0)
+                step_loss = 0.0
+                sums: dict[str, float] = {}
+                for mb in plan.steps[step]:
+                    with self._autocast():
+                        loss_sum, m = self.loss_fn(self.model, mb)
+                    loss = loss_sum / norm
+                    loss.backward()  # type: ignore[no-untyped-call]
+                    step_loss += float(loss.detach())
+                    for k, v in m.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                grad_norm = float(
+                    torch.nn.utils.clip_grad_norm_(params, cfg.train.max_grad_norm or math.inf)
+                )
+                lr = float(self.optimizer.param_groups[0]["lr"])
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                window["loss"] = window.get("loss", 0.0) + step_loss
+                window["grad_norm"] = window.get("grad_norm", 0.0) + grad_norm
+                for k, v in sums.items():
+                    window[k] = window.get(k, 0.0) + v / norm
+                window["n"] = window.get("n", 0.0) + 1
+                window_tokens += plan.tokens[step]
+                done = step + 1
+                if done % cfg.train.logging_steps == 0 or done == total:
+                    if self.device.type == "cuda":
+                        torch.cuda.synchronize()
+                    dt = time.perf_counter() - t0
+                    n = window.pop("n")
+                    rec = {
+                        "step": done,
+                        "epoch": round(done / plan.steps_per_epoch, 4),
+                        "lr": lr,
+                        **{k: v / n for k, v in window.items()},
+                        "tokens_per_s": window_tokens / dt if dt > 0 else 0.0,
+                    }
+                    metrics.write(json.dumps(rec) + "\n")
+                    metrics.flush()
+                    extras = " | ".join(
+                        f"{k} {v:.4f}"
+                        for k, v in rec.items()
+                        if k not in ("step", "epoch", "lr", "loss", "tokens_per_s", "grad_norm")
+                    )
+                    self.log(
+                        f"step {done}/{total} | epoch {rec['epoch']:.2f} | loss {rec['loss']:.4f}"
+                        f" | lr {lr:.3e} | tok/s {rec['tokens_per_s']:.0f}"
+                        + (f" | {extras}" if extras else "")
+                    )
+                    last = rec
+                    window, window_tokens, t0 = {}, 0, time.perf_counter()
+                save_steps = cfg.train.save_steps
+                if (save_steps and done % save_steps == 0) or done == total:
+                    self.save(done)
+        return {"steps": total, "final": last}
+
+
+def save_final(cfg: Config, model: Any, out_dir: Path) -> Path:
+    """``save_pretrained`` into ``out_dir/final`` (LoRA adapters merged), with the
+    tokenizer.json beside it."""
+    final = out_dir / "final"
+    to_save = model
+    if hasattr(model, "merge_and_unload"):
+        to_save = model.merge_and_unload()
+    to_save.save_pretrained(str(final))
+    tok = Path(cfg.model.tokenizer)
+    if tok.is_file():
+        shutil.copy2(tok, final / "tokenizer.json")
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        src = Path(cfg.model.path) / name
+        if src.is_file():
+            shutil.copy2(src, final / name)
+    return final
+
+
+def write_json(path: Path, value: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def sequence_logps(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-row sums of the log-probs of the label tokens (after the causal shift)."""
+    logits = logits[:, :-1].float()
+    labels = labels[:, 1:]
+    mask = labels != -100
+    safe = labels.masked_fill(~mask, 0)
+    logps = torch.log_softmax(logits, dim=-1).gather(-1, safe.unsqueeze(-1)).squeeze(-1)
+    return (logps * mask).sum(-1)
+
+
+def token_nll_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Summed NLL of the label tokens after the causal shift (fp32)."""
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].float().flatten(0, 1),
+        labels[:, 1:].flatten(),
+        ignore_index=-100,
+        reduction="sum",
+    )
+
+
+def describe(model: Any, names: Sequence[str] = ()) -> str:
+    n = sum(p.numel() for p in model.parameters())
+    t = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return f"{n / 1e6:.1f}M parameters, {t / 1e6:.1f}M trained" + "".join(names)

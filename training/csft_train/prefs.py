@@ -1,0 +1,235 @@
+"""Preference-data selection by preference strength (Wang et al. 2024, "Secrets of RLHF in Large
+Language Models Part II", §2; as SF-Med applies it): ``csft-data train select-prefs``.
+
+For pair i and reward model m, d_im = r_m(x, chosen) − r_m(x, rejected); the strength is the mean
+μ_i = (1/M) Σ_m d_im and its spread σ_i = sqrt((1/M) Σ_m (d_im − μ_i)²) (population std, as the
+paper). Pairs are ranked by μ (stable: ties keep file order): the lowest ``q_low`` share (default
+10%, mostly μ < 0: the ensemble prefers the "rejected" answer) get chosen and rejected swapped,
+the highest ``q_high`` share (default 10%: so easy that DPO overfits them) are dropped; the counts
+are ``floor(q·N)``. Writes the selected records (JSONL, file order, everything else unchanged;
+``annotate`` adds ``preference_mean``/``preference_std``), a stats JSON and a PNG histogram of μ
+with the two cuts.
+
+Scores come from a JSONL file, one line per pair (file order, or ``"index"``: the 0-based record
+index), ``{"scores_chosen": [r_1..r_M], "scores_rejected": [r_1..r_M]}`` (the
+``chosen_score_list``/``rejected_score_list`` names of ``fnlp/hh-rlhf-strength-cleaned`` are read
+too), or from local reward models (``AutoModelForSequenceClassification`` folders with a
+``tokenizer.json``; prompt + response encoded with the chat template, the score is logit 0 at the
+last token, one sequence at a time so no padding convention is involved).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def strength(chosen: FloatArray, rejected: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """(μ, σ) per pair from [N, M] score matrices (σ: population std over the M models)."""
+    if chosen.shape != rejected.shape or chosen.ndim != 2 or chosen.shape[1] == 0:
+        raise ValueError(
+            f"scores must be two [pairs, models] matrices of one shape, got {chosen.shape} "
+            f"and {rejected.shape}"
+        )
+    d = chosen - rejected
+    return d.mean(axis=1), d.std(axis=1, ddof=0)
+
+
+def select(
+    mu: FloatArray, q_low: float = 0.1, q_high: float = 0.1
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(indices to swap, indices to drop): the ``floor(q_low·N)`` weakest and the
+    ``floor(q_high·N)`` strongest pairs by μ (stable order)."""
+    if not (0 <= q_low <= 1 and 0 <= q_high <= 1 and q_low + q_high <= 1):
+        raise ValueError(f"q_low={q_low}, q_high={q_high}: need 0 ≤ q and q_low + q_high ≤ 1")
+    n = len(mu)
+    order = np.argsort(mu, kind="stable")
+    n_low = math.floor(q_low * n + 1e-9)
+    n_high = math.floor(q_high * n + 1e-9)
+    return np.sort(order[:n_low]), np.sort(order[n - n_high :] if n_high else order[:0])
+
+
+def read_scores(path: str | Path, n: int) -> tuple[FloatArray, FloatArray]:
+    """[n, M] chosen and rejected score matrices from a scores JSONL file."""
+    p = Path(path)
+    chosen: list[list[float] | None] = [None] * n
+    rejected: list[list[float] | None] = [None] * n
+    m = None
+    lines = [x for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
+    for k, line in enumerate(lines):
+        where = f"{p}:{k + 1}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{where}: not JSON: {e}") from e
+        i = row.get("index", k)
+        if not isinstance(i, int) or not 0 <= i < n:
+            raise ValueError(f"{where}: index {i!r} outside the {n} records")
+        if chosen[i] is not None:
+            raise ValueError(f"{where}: record {i} scored twice")
+        sc = row.get("scores_chosen", row.get("chosen_score_list"))
+        sr = row.get("scores_rejected", row.get("rejected_score_list"))
+        for name, v in (("scores_chosen", sc), ("scores_rejected", sr)):
+            if not isinstance(v, list) or not v or not all(isinstance(x, (int, float)) for x in v):
+                raise ValueError(f"{where}: field '{name}' must be a non-empty list of numbers")
+        assert isinstance(sc, list) and isinstance(sr, list)
+        if len(sc) != len(sr) or (m is not None and len(sc) != m):
+            raise ValueError(f"{where}: expected {m or len(sc)} scores per side")
+        m = len(sc)
+        chosen[i], rejected[i] = [float(x) for x in sc], [float(x) for x in sr]
+    missing = [i for i, c in enumerate(chosen) if c is None]
+    if missing:
+        raise ValueError(f"{p}: no scores for record(s) {missing[:10]} of {n}")
+    return np.array(chosen, dtype=np.float64), np.array(rejected, dtype=np.float64)
+
+
+def score_with_models(
+    data: str | Path,
+    models: Sequence[str | Path],
+    *,
+    template: str,
+    cutoff_len: int,
+    device: str = "auto",
+) -> tuple[FloatArray, FloatArray]:
+    """[N, M] scores of every pair by each local reward model."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    import csft_data
+
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else "cpu")
+    if device not in ("auto",):
+        dev = torch.device(device)
+    cols_c: list[FloatArray] = []
+    cols_r: list[FloatArray] = []
+    for folder in models:
+        tok = Path(folder) / "tokenizer.json"
+        enc = csft_data.encode_pairwise(data, tok, template=template, cutoff_len=cutoff_len)
+        rm = AutoModelForSequenceClassification.from_pretrained(
+            str(folder), local_files_only=True
+        ).to(dev)
+        rm.eval()
+        sc = np.zeros(len(enc))
+        sr = np.zeros(len(enc))
+        with torch.no_grad():
+            for k in range(len(enc)):
+                p, c, r = enc.pair(k)
+                for out, resp in ((sc, c), (sr, r)):
+                    ids = torch.from_numpy(np.concatenate([p, resp]).astype(np.int64))[None]
+                    out[k] = float(rm(input_ids=ids.to(dev)).logits[0, 0])
+        cols_c.append(sc)
+        cols_r.append(sr)
+        del rm
+    return np.stack(cols_c, axis=1), np.stack(cols_r, axis=1)
+
+
+def _records(path: str | Path) -> list[dict[str, Any]]:
+    import csft_data
+
+    out: list[dict[str, Any]] = []
+    for batch in csft_data.RecordReader(path):
+        out.extend(batch.to_dicts())
+    return out
+
+
+def _histogram_png(mu: FloatArray, lo: float | None, hi: float | None, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.hist(mu, bins=min(50, max(5, len(mu) // 5)), color="#4C72B0")
+    for x, label, color in ((lo, "swap ≤", "#C44E52"), (hi, "drop ≥", "#DD8452")):
+        if x is not None:
+            ax.axvline(x, color=color, linestyle="--", label=f"{label} {x:.3g}")
+    ax.set_xlabel("preference strength (mean chosen − rejected over reward models)")
+    ax.set_ylabel("pairs")
+    if lo is not None or hi is not None:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def select_prefs(
+    data: str | Path,
+    output: str | Path,
+    *,
+    scores: str | Path | None = None,
+    models: Sequence[str | Path] = (),
+    q_low: float = 0.1,
+    q_high: float = 0.1,
+    template: str = "intern2",
+    cutoff_len: int = 1024,
+    annotate: bool = False,
+    stats: str | Path | None = None,
+    histogram: str | Path | None = None,
+) -> dict[str, Any]:
+    """Selects the pairs of ``data`` (see the module comment); returns the stats."""
+    records = _records(data)
+    if not records:
+        raise ValueError(f"{data}: no records")
+    for i, rec in enumerate(records):
+        for f in ("chosen", "rejected"):
+            if f not in rec:
+                raise ValueError(f"{data}: record {i}: missing field '{f}'")
+    if (scores is None) == (not models):
+        raise ValueError("give either a scores file or reward model folders (not both)")
+    if scores is not None:
+        sc, sr = read_scores(scores, len(records))
+    else:
+        sc, sr = score_with_models(data, models, template=template, cutoff_len=cutoff_len)
+    mu, sigma = strength(sc, sr)
+    swap, drop = select(mu, q_low, q_high)
+    swap_set, drop_set = set(swap.tolist()), set(drop.tolist())
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for i, rec in enumerate(records):
+            if i in drop_set:
+                continue
+            rec = dict(rec)
+            if i in swap_set:
+                rec["chosen"], rec["rejected"] = rec["rejected"], rec["chosen"]
+            if annotate:
+                sign = -1.0 if i in swap_set else 1.0
+                rec["preference_mean"] = sign * float(mu[i])
+                rec["preference_std"] = float(sigma[i])
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    tmp.replace(out)
+    lo = float(mu[swap].max()) if len(swap) else None
+    hi = float(mu[drop].min()) if len(drop) else None
+    counts, edges = np.histogram(mu, bins=20)
+    result: dict[str, Any] = {
+        "input": str(data),
+        "output": str(out),
+        "pairs": len(records),
+        "models": int(sc.shape[1]),
+        "swapped": len(swap),
+        "dropped": len(drop),
+        "kept": len(records) - len(drop),
+        "q_low": q_low,
+        "q_high": q_high,
+        "swap_threshold": lo,
+        "drop_threshold": hi,
+        "mean_strength": float(mu.mean()),
+        "mean_std": float(sigma.mean()),
+        "negative_share": float((mu < 0).mean()),
+        "histogram": {"edges": edges.tolist(), "counts": counts.tolist()},
+    }
+    if histogram is not None:
+        _histogram_png(mu, lo, hi, Path(histogram))
+        result["histogram_png"] = str(histogram)
+    if stats is not None:
+        Path(stats).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
