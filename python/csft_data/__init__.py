@@ -24,6 +24,7 @@ from csft_data.dedup import MinHashSignatures, band_keys, dedup_files, lsh_param
 from csft_data.io import read, read_arrow, read_batches
 from csft_data.lengths import count_tokens, template_names, token_lengths
 from csft_data.normalize import NormalizeSummary, normalize_file
+from csft_data.rouge import RougeScores, WinTieLoss, rouge_files, rouge_l, win_tie_loss
 
 __all__ = [
     "ConfigError",
@@ -35,7 +36,9 @@ __all__ = [
     "ParseError",
     "RecordBatch",
     "RecordReader",
+    "RougeScores",
     "TokenCounter",
+    "WinTieLoss",
     "__version__",
     "band_keys",
     "convert",
@@ -50,7 +53,10 @@ __all__ = [
     "read",
     "read_arrow",
     "read_batches",
+    "rouge_files",
+    "rouge_l",
     "score_files",
     "template_names",
     "token_lengths",
+    "win_tie_loss",
 ]

@@ -25,6 +25,9 @@ __all__ = [
     "lsh_params",
     "minhash_signatures",
     "opencc_configs",
+    "render_prompt",
+    "rouge_l",
+    "rouge_tokens",
     "template_names",
     "token_lengths",
 ]
@@ -233,3 +236,13 @@ def adapt(
     mapping: dict[str, str] | None = None,
     batch_size: int = 4096,
 ) -> dict[str, Any]: ...
+def rouge_l(predictions: list[str], references: list[str]) -> tuple[bytes, bytes, bytes, bytes]: ...
+def rouge_tokens(text: str) -> list[str]: ...
+def render_prompt(
+    template: str,
+    messages: list[str],
+    *,
+    system: str | None = None,
+    bos_token: str | None = None,
+    eos_token: str | None = None,
+) -> str: ...

@@ -9,6 +9,7 @@
 //! and a per-record bucket file. Nothing here trains, packs or writes token ids.
 
 pub mod count;
+pub mod render;
 pub mod report;
 pub mod template;
 pub mod truncate;
