@@ -59,11 +59,11 @@ def test_cmb_loader_errors_name_file_and_field(tmp_path: Path) -> None:
     bad[2]["answer"] = "H"
     path = tmp_path / "a.json"
     path.write_text(json.dumps(bad, ensure_ascii=False), "utf-8")
-    with pytest.raises(ConfigError, match=r"cmb_test_questions.json: record 2, field 'answer'"):
+    with pytest.raises(ConfigError, match=r"a.json: record 2, field 'answer': answer 'H'"):
         load_cmb(QUESTIONS, path)
-    with pytest.raises(ConfigError, match="has no answer"):
-        short = tmp_path / "short.json"
-        short.write_text(json.dumps(bad[:3]), "utf-8")
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps(bad[:2]), "utf-8")
+    with pytest.raises(ConfigError, match="item id 3 has no answer in"):
         load_cmb(QUESTIONS, short)
 
 
@@ -241,7 +241,7 @@ def test_loglik_forced_answer_scores_as_hand_computed(
         items, m, tokenizer, ChatRenderer(tokenizer, "chatml"), McqaConfig("loglik", 5)
     )
     assert res.counts["loglik"] == 14 and res.counts["multi_fallback"] == 2
-    assert res.counts["generated"] == 2 and res.counts["options_hidden"] == 1
+    assert res.counts["generated"] == 2 and res.counts["options_hidden"] == 2  # ids 13, 14
     singles = [a for a, i in zip(res.answers, items, strict=True) if not i.multi]
     assert singles == ["B"] * 14
     # Generation keeps emitting "B": the official extractor keeps every repeat ("BBB…").
@@ -339,9 +339,11 @@ def test_mcqa_command_on_cmmlu_and_bad_model_path(
 
 
 def _train_records() -> list[dict[str, Any]]:
+    """Six SFT records from the CMB-val fixture: question → explanation (cut to 60 characters
+    so that a tiny model memorizes two of them in a few seconds)."""
     items = load_cmb(VAL, require_id=False)
     return [
-        {"id": f"r{n}", "instruction": i.question, "input": "", "output": i.explanation}
+        {"id": f"r{n}", "instruction": i.question, "input": "", "output": i.explanation[:60]}
         for n, i in enumerate(items)
     ]
 
@@ -386,19 +388,27 @@ def test_memorization_finds_samples_a_model_was_overfit_on(
     planted = [1, 3]
     renderer = ChatRenderer(tokenizer, "chatml")
     model = tiny_llama(torch_mod, len(tokenizer), seed=1).train()
-    seqs = []
+    # Both planted records in one batch, loss on the responses only (as SFT trains).
+    rows = []
     for i in planted:
-        prompt = renderer.render([records[i]["instruction"]])
-        ids = tokenizer(prompt + records[i]["output"] + "<|im_end|>", add_special_tokens=False)
-        seqs.append(torch_mod.tensor([ids["input_ids"]]))
+        prompt = tokenizer(renderer.render([records[i]["instruction"]]), add_special_tokens=False)
+        answer = tokenizer(records[i]["output"] + "<|im_end|>", add_special_tokens=False)
+        rows.append((prompt["input_ids"], answer["input_ids"]))
+    width = max(len(p) + len(a) for p, a in rows)
+    x = torch_mod.full((2, width), 1)
+    labels = torch_mod.full((2, width), -100)
+    mask = torch_mod.zeros((2, width), dtype=torch_mod.long)
+    for n, (p, a) in enumerate(rows):
+        x[n, : len(p) + len(a)] = torch_mod.tensor(p + a)
+        labels[n, len(p) : len(p) + len(a)] = torch_mod.tensor(a)
+        mask[n, : len(p) + len(a)] = 1
     opt = torch_mod.optim.AdamW(model.parameters(), lr=1e-2)
-    torch_mod.manual_seed(0)
-    for step in range(120):
-        x = seqs[step % 2]
-        loss = model(input_ids=x, labels=x).loss
+    for _ in range(100):
+        loss = model(input_ids=x, attention_mask=mask, labels=labels).loss
         opt.zero_grad()
         loss.backward()
         opt.step()
+    assert loss.item() < 0.1
     model.eval()
     d = tmp_path / "overfit"
     model.save_pretrained(d)

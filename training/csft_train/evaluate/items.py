@@ -107,13 +107,13 @@ def load_cmb(
     ``answer``, ...). A questions file that carries ``answer`` itself (CMB-val, CMB-train) needs
     no answer file. Without ``require_id`` (val/train files have none) the index is the id."""
     qpath = Path(questions)
-    keys: dict[Any, str] = {}
+    keys: dict[Any, tuple[str, int]] = {}
+    apath = Path(answers) if answers is not None else qpath
     if answers is not None:
-        apath = Path(answers)
         for n, a in enumerate(load_records(apath)):
             if "id" not in a:
                 raise ConfigError(f"{_where(apath, n, 'id')}: missing")
-            keys[a["id"]] = _req_text(a, "answer", apath, n)
+            keys[a["id"]] = (_req_text(a, "answer", apath, n), n)
     items: list[McqaItem] = []
     seen: set[Any] = set()
     for n, q in enumerate(load_records(qpath)):
@@ -128,10 +128,13 @@ def load_cmb(
         seen.add(item_id)
         options = _cmb_options(q.get("option"), qpath, n)
         qtype = str(q.get("question_type") or SINGLE_ANSWER_TYPE)
-        raw = keys.get(item_id, q.get("answer")) if answers is not None else q.get("answer")
-        if answers is not None and item_id not in keys:
-            raise ConfigError(f"{qpath}: item id {item_id!r} has no answer in {answers}")
-        answer = None if raw is None else _check_answer(str(raw), options, qpath, n, "answer")
+        if answers is None:
+            raw, where, at = q.get("answer"), qpath, n
+        elif item_id in keys:
+            (raw, at), where = keys[item_id], apath
+        else:
+            raise ConfigError(f"{qpath}: item id {item_id!r} has no answer in {apath}")
+        answer = None if raw is None else _check_answer(str(raw), options, where, at, "answer")
         items.append(
             McqaItem(
                 id=item_id,

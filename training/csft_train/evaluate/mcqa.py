@@ -128,7 +128,11 @@ def evaluate_mcqa(
         raise ConfigError(f"{config.shots}-shot prompts need the val items (--val)")
     engine.prepare_tokenizer(tokenizer)
     t_start = time.perf_counter()
-    shown = [shown_options(i, config.option_filter) or dict(i.options) for i in items]
+    filtered = [shown_options(i, config.option_filter) for i in items]
+    hidden = sum(len(f) < len(i.options) for f, i in zip(filtered, items, strict=True))
+    # An item whose every option the filter hides is shown whole (the official script would
+    # show none and leave the model to guess).
+    shown = [f or dict(i.options) for f, i in zip(filtered, items, strict=True)]
     texts = []
     for item in items:
         shots = pick_shots(item, shots_pool, config.shots, seed=config.seed)
@@ -209,7 +213,7 @@ def evaluate_mcqa(
         "generated": len(by_gen),
         "multi_fallback": sum(items[n].multi for n in by_gen) if config.mode == "loglik" else 0,
         "extraction_failures": failures,
-        "options_hidden": sum(len(s) < len(i.options) for s, i in zip(shown, items, strict=True)),
+        "options_hidden": hidden,
         "keyed": len(keyed),
     }
     return McqaResult(
