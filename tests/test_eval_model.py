@@ -429,3 +429,17 @@ def test_memorization_finds_samples_a_model_was_overfit_on(
 def test_items_model_has_the_cmb_answer_shape() -> None:
     item = McqaItem(id=7, question="q", options={"A": "x"}, answer="A", multi=False)
     assert set(item.answer_item()) == {"id", "exam_type", "exam_class", "question_type", "answer"}
+
+
+def test_model_commands_without_torch_exit_2_with_the_install_hint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from csft_data.cli import main
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    (tmp_path / "config.json").write_text("{}", "utf-8")
+    argv = ["eval", "cmb", "--model", str(tmp_path), "--questions", str(QUESTIONS)]
+    assert main(argv) == 2
+    assert "pip install ./training" in capsys.readouterr().err

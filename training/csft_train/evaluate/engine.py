@@ -53,7 +53,7 @@ def load_model(path: str | Path, *, device: str = "auto", dtype: str = "auto") -
         raise ConfigError(f"{folder}: not a model folder (no config.json); give a local path")
     dev = resolve_device(device)
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(
+    model: Any = AutoModelForCausalLM.from_pretrained(
         folder, dtype=resolve_dtype(dtype, dev), local_files_only=True
     )
     model.to(dev)
@@ -197,6 +197,7 @@ def generate_greedy(
     import torch
     from transformers import GenerationConfig
 
+    make_config: Any = GenerationConfig  # untyped in transformers
     device = _device_of(model)
     limits = (
         [int(max_new_tokens)] * len(prompt_ids)
@@ -212,7 +213,7 @@ def generate_greedy(
             limit = max(limits[i] for i in batch)
             if limit <= 0:
                 continue
-            config = GenerationConfig(
+            config = make_config(
                 max_new_tokens=limit,
                 do_sample=False,
                 num_beams=1,

@@ -130,10 +130,10 @@ def judge_answers(
     replies = judge(prompts)
     if len(replies) != len(prompts):
         raise ConfigError(f"the judge gave {len(replies)} replies for {len(prompts)} answers")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for item, reply in zip(items, replies, strict=True):
         rows.append({"id": item.get("id"), "score": parse_score(reply), "judgement": reply})
-    scored = [r["score"] for r in rows if r["score"] is not None]
+    scored: list[float] = [r["score"] for r in rows if r["score"] is not None]
     summary = {
         "items": len(rows),
         "scored": len(scored),

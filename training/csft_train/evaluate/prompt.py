@@ -69,7 +69,7 @@ def pick_shots(
     item: McqaItem, pool: Sequence[McqaItem], k: int, *, seed: int = 0
 ) -> list[McqaItem]:
     """``k`` examples for ``item`` from ``pool`` (same class, then same type, then any;
-    deterministic for a seed and item id)."""
+    deterministic for a seed and item id; never the item's own question)."""
     if k <= 0:
         return []
     rng = random.Random(f"{seed}:{item.id!r}")
@@ -80,7 +80,8 @@ def pick_shots(
         [p for p in pool if p.exam_type != item.exam_type],
     ]
     for tier in tiers:
-        tier = [p for p in tier if p.answer and p.id != item.id]
+        # A pool item with the very question asked would hand the model its answer.
+        tier = [p for p in tier if p.answer and p.question != item.question]
         need = k - len(chosen)
         if need <= 0:
             break
