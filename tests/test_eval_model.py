@@ -27,6 +27,7 @@ from csft_train.evaluate.items import (
 )
 from csft_train.evaluate.judge import judge_answers, parse_score
 from csft_train.evaluate.prompt import (
+    filtered_options,
     messages_for,
     pick_shots,
     question_text,
@@ -79,8 +80,13 @@ def test_official_prompt_text() -> None:
 def test_official_option_filter_hides_one_character_options() -> None:
     items = load_cmb(QUESTIONS, ANSWERS)
     single_char = items[12]  # options 燥/热/寒/滞/瘀: workers/base.py keeps len(v) > 1 only
-    assert shown_options(single_char, "official") == {}
-    assert shown_options(single_char, "nonempty") == single_char.options
+    assert filtered_options(single_char, "official") == {}
+    assert filtered_options(single_char, "nonempty") == single_char.options
+    # Shown whole rather than not at all.
+    assert shown_options(single_char, "official") == single_char.options
+    assert question_text(single_char).endswith("\nA. 燥\nB. 热\nC. 寒\nD. 滞\nE. 瘀")
+    mixed = McqaItem(id=0, question="q", options={"A": "是", "B": "不是"}, answer="B", multi=False)
+    assert question_text(mixed).endswith("\nq\nB. 不是")
 
 
 def test_k_shot_prefers_the_same_class_and_is_deterministic() -> None:

@@ -115,7 +115,7 @@ def cmd_cmb(args: argparse.Namespace) -> int:
 
 
 def cmd_mcqa(args: argparse.Namespace) -> int:
-    from csft_train.evaluate.items import load_items, load_with_adapter
+    from csft_train.evaluate.items import load_items, load_with_adapter, with_ids
 
     if args.adapter is not None:
         items = load_with_adapter(args.adapter, args.data)
@@ -123,8 +123,6 @@ def cmd_mcqa(args: argparse.Namespace) -> int:
         items = []
         for path in args.data:
             items += load_items(path, format=args.format, answers=args.answers)
-    from csft_train.evaluate.items import with_ids
-
     return _run_mcqa(args, with_ids(items), "mcqa", generic=args.generic_prompt)
 
 

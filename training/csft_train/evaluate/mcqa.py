@@ -36,6 +36,7 @@ from csft_train.evaluate.items import McqaItem
 from csft_train.evaluate.prompt import (
     ChatRenderer,
     OptionFilter,
+    filtered_options,
     messages_for,
     pick_shots,
     shown_options,
@@ -128,11 +129,8 @@ def evaluate_mcqa(
         raise ConfigError(f"{config.shots}-shot prompts need the val items (--val)")
     engine.prepare_tokenizer(tokenizer)
     t_start = time.perf_counter()
-    filtered = [shown_options(i, config.option_filter) for i in items]
-    hidden = sum(len(f) < len(i.options) for f, i in zip(filtered, items, strict=True))
-    # An item whose every option the filter hides is shown whole (the official script would
-    # show none and leave the model to guess).
-    shown = [f or dict(i.options) for f, i in zip(filtered, items, strict=True)]
+    hidden = sum(len(filtered_options(i, config.option_filter)) < len(i.options) for i in items)
+    shown = [shown_options(i, config.option_filter) for i in items]
     texts = []
     for item in items:
         shots = pick_shots(item, shots_pool, config.shots, seed=config.seed)

@@ -42,13 +42,20 @@ GENERIC_QUERY = (
 FEWSHOT_ANSWER = "答案是{answer}。"
 
 
-def shown_options(item: McqaItem, option_filter: OptionFilter = "official") -> dict[str, str]:
-    """The options the prompt shows (see the module comment)."""
+def filtered_options(item: McqaItem, option_filter: OptionFilter = "official") -> dict[str, str]:
+    """The options ``option_filter`` keeps (see the module comment); may be empty."""
     if option_filter == "official":
         return {k: v for k, v in item.options.items() if len(v) > 1}
     if option_filter == "nonempty":
         return {k: v for k, v in item.options.items() if v.strip()}
     raise ConfigError(f"unknown option filter {option_filter!r}: expected official or nonempty")
+
+
+def shown_options(item: McqaItem, option_filter: OptionFilter = "official") -> dict[str, str]:
+    """The options the prompt shows and the answer is chosen from: those the filter keeps, or
+    all of them when it keeps none (``workers/base.py`` would then show no option at all, as
+    for an item whose options are single characters such as 心/肝/脾)."""
+    return filtered_options(item, option_filter) or dict(item.options)
 
 
 def question_text(
