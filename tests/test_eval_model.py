@@ -449,3 +449,32 @@ def test_model_commands_without_torch_exit_2_with_the_install_hint(
     argv = ["eval", "cmb", "--model", str(tmp_path), "--questions", str(QUESTIONS)]
     assert main(argv) == 2
     assert "pip install ./training" in capsys.readouterr().err
+
+
+def test_judge_and_adapter_commands_run_end_to_end(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from csft_data.cli import main
+
+    answers = tmp_path / "answers.jsonl"
+    rows = [{"id": f"a{n}", "instruction": "头痛三天怎么办", "output": o} for n, o in
+            enumerate(["多休息，必要时就医。", "服用布洛芬。"])]  # fmt: skip
+    answers.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    out = tmp_path / "judge.jsonl"
+    argv = ["eval", "judge", "--answers", str(answers), "--judge-model", str(model_dir),
+            "--template", "chatml", "--output", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    got = [json.loads(x) for x in out.read_text("utf-8").splitlines()]
+    assert [g["id"] for g in got] == ["a0", "a1"]
+    # A random tiny judge writes no score: every item is counted as unparsed, none invented.
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["items"] == 2 and summary["scored"] + summary["unparsed"] == 2
+    assert main(["eval", "judge", "--answers", str(answers)]) == 2
+
+    res = tmp_path / "adapted"
+    argv = ["eval", "mcqa", "--model", str(model_dir), "--adapter", "cmexam", "--data",
+            str(DATA / "cmexam_sample.csv"), "--mode", "loglik", "--template", "chatml",
+            "--output", str(res)]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads((res / "report.json").read_text("utf-8"))
+    assert report["counts"]["items"] == 7 and report["counts"]["multi_fallback"] == 1
