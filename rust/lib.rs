@@ -11,6 +11,7 @@ pub mod lengths;
 pub mod normalize;
 pub mod opencc;
 pub mod record;
+pub mod rouge;
 
 #[cfg(feature = "python")]
 mod python;

@@ -32,6 +32,7 @@ from csft_data.lengths import (
     token_lengths,
 )
 from csft_data.normalize import NormalizeSummary, normalize_file
+from csft_data.rouge import RougeScores, WinTieLoss, rouge_files, rouge_l, win_tie_loss
 
 __all__ = [
     "ConfigError",
@@ -45,7 +46,9 @@ __all__ = [
     "ParseError",
     "RecordBatch",
     "RecordReader",
+    "RougeScores",
     "TokenCounter",
+    "WinTieLoss",
     "__version__",
     "band_keys",
     "convert",
@@ -62,7 +65,10 @@ __all__ = [
     "read",
     "read_arrow",
     "read_batches",
+    "rouge_files",
+    "rouge_l",
     "score_files",
     "template_names",
     "token_lengths",
+    "win_tie_loss",
 ]

@@ -28,6 +28,9 @@ __all__ = [
     "minhash_signatures",
     "opencc_configs",
     "partition_jsonl",
+    "render_prompt",
+    "rouge_l",
+    "rouge_tokens",
     "template_names",
     "token_lengths",
 ]
@@ -274,3 +277,13 @@ def adapt(
     mapping: dict[str, str] | None = None,
     batch_size: int = 4096,
 ) -> dict[str, Any]: ...
+def rouge_l(predictions: list[str], references: list[str]) -> tuple[bytes, bytes, bytes, bytes]: ...
+def rouge_tokens(text: str) -> list[str]: ...
+def render_prompt(
+    template: str,
+    messages: list[str],
+    *,
+    system: str | None = None,
+    bos_token: str | None = None,
+    eos_token: str | None = None,
+) -> str: ...

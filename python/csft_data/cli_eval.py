@@ -1,4 +1,5 @@
-"""``csft-data eval``: scoring of benchmark answers without a model (``eval score``).
+"""``csft-data eval``: scoring without a model: CMB answers (``eval score``) and ROUGE-L of
+outputs against references with SF-Med's win/tie/loss (``eval rouge``).
 
 Model-driven evaluation (``eval cmb``, ``eval mcqa``, ``eval memorization``, ``eval judge``)
 belongs to the training module (``training/``) and is hooked in by ``cli_train``.
@@ -13,6 +14,7 @@ from typing import Any
 
 from csft_data.cli_train import add_model_eval_parsers
 from csft_data.cmb import score_files
+from csft_data.rouge import PREDICTION_FIELDS, REFERENCE_FIELDS, rouge_files
 
 EXIT_OK = 0
 
@@ -33,6 +35,39 @@ def cmd_score(args: argparse.Namespace) -> int:
             f"\n{result.correct:,} of {result.items:,} items right; "
             f"{result.missing:,} had no prediction (counted wrong)"
         )
+    return EXIT_OK
+
+
+def cmd_rouge(args: argparse.Namespace) -> int:
+    report = rouge_files(
+        args.predictions,
+        args.references,
+        against=args.against,
+        margin=args.margin,
+        prediction_fields=args.field or PREDICTION_FIELDS,
+        reference_fields=args.reference_field or REFERENCE_FIELDS,
+    )
+    summary = report.to_json()
+    if args.json is not None:
+        args.json.write_text(
+            json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
+    if args.per_item is not None:
+        with args.per_item.open("w", encoding="utf-8") as f:
+            for n, item_id in enumerate(report.ids):
+                row: dict[str, Any] = {
+                    "id": item_id,
+                    "precision": float(report.scores.precision[n]),
+                    "recall": float(report.scores.recall[n]),
+                    "fmeasure": float(report.scores.fmeasure[n]),
+                }
+                if report.against is not None:
+                    row["against_fmeasure"] = float(report.against.fmeasure[n])
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if args.output_format == "json":
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        print(report.table())
     return EXIT_OK
 
 
@@ -66,4 +101,38 @@ def add_eval_parser(sub: Any) -> None:
     s.add_argument("--json", type=Path, help="also write the scores as JSON here")
     s.add_argument("--output-format", choices=["text", "json"], default="text")
     s.set_defaults(func=cmd_score)
+    r = ev.add_parser(
+        "rouge",
+        help="ROUGE-L (character level for Chinese) of predictions against references; "
+        "with --against, SF-Med's win/tie/loss of two systems",
+    )
+    r.add_argument(
+        "--predictions",
+        type=Path,
+        required=True,
+        help="JSON/JSONL/CSV/Parquet records with an output text (fields tried: "
+        + ", ".join(PREDICTION_FIELDS)
+        + "); matched to references by 'id', else by position",
+    )
+    r.add_argument(
+        "--references",
+        type=Path,
+        required=True,
+        help="reference records (fields tried: " + ", ".join(REFERENCE_FIELDS) + ")",
+    )
+    r.add_argument(
+        "--against", type=Path, help="a second system's predictions: win/tie/loss of the first"
+    )
+    r.add_argument(
+        "--margin",
+        type=float,
+        default=0.0,
+        help="F-measure difference at or below which two systems tie (default 0: exact ties)",
+    )
+    r.add_argument("--field", help="the predictions' text field (default: the first present)")
+    r.add_argument("--reference-field", help="the references' text field")
+    r.add_argument("--json", type=Path, help="also write the summary as JSON here")
+    r.add_argument("--per-item", type=Path, help="write per-item scores as JSONL here")
+    r.add_argument("--output-format", choices=["text", "json"], default="text")
+    r.set_defaults(func=cmd_rouge)
     add_model_eval_parsers(ev)

@@ -11,6 +11,7 @@
 
 pub mod count;
 pub mod encode;
+pub mod render;
 pub mod report;
 pub mod template;
 pub mod truncate;

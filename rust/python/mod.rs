@@ -9,6 +9,7 @@ mod errors;
 mod io;
 mod lengths;
 mod normalize;
+mod rouge;
 
 use pyo3::prelude::*;
 
@@ -35,5 +36,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lengths::encode_pairwise, m)?)?;
     m.add_function(wrap_pyfunction!(adapters::adapters, m)?)?;
     m.add_function(wrap_pyfunction!(adapters::adapt, m)?)?;
+    m.add_function(wrap_pyfunction!(rouge::rouge_l, m)?)?;
+    m.add_function(wrap_pyfunction!(rouge::rouge_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(rouge::render_prompt, m)?)?;
     Ok(())
 }
