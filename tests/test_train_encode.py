@@ -16,15 +16,8 @@ tokenizers = pytest.importorskip("tokenizers")
 
 import csft_data as cd  # noqa: E402
 from _train_common import cmexam_split, train_tokenizer  # noqa: E402
+from test_lengths import INTERN_SYSTEM, QWEN_SYSTEM  # noqa: E402
 
-INTERN_SYSTEM = (
-    "You are an AI assistant whose name is InternLM (书生·浦语).\n"
-    "- InternLM (书生·浦语) is a conversational language model that is developed by Shanghai "
-    "AI Laboratory (上海人工智能实验室). It is designed to be helpful, honest, and harmless.\n"
-    "- InternLM (书生·浦语) can understand and communicate fluently in the language chosen by "
-    "the user such as English and 中文."
-)
-QWEN_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 IM_SYSTEM = "<|im_start|>system\n{}<|im_end|>\n"
 IM_USER = "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
 BOS, EOS = object(), object()
