@@ -40,7 +40,8 @@ def test_sources_lists_every_adapter(capsys: pytest.CaptureFixture[str]) -> None
     for want in [
         "cmb", "cmexam", "mlecqa", "nlpec", "medmcqa", "headqa", "cmedqa2", "webmedqa",
         "cmd_toyhom", "cmd_toyhom_txt", "pubmedqa", "huatuo26m", "chatmed_consult",
-        "meddialog", "discmed", "cmtmedqa", "cmid", "alpaca", "sharegpt", "mapping",
+        "huatuo_sft", "meddialog", "discmed", "cmtmedqa", "cmid", "alpaca", "sharegpt",
+        "mapping",
     ]:  # fmt: skip
         assert want in names
     cmb = next(a for a in adapters() if a["name"] == "cmb")
@@ -268,6 +269,12 @@ def test_fixture_qa_sets(shared_data: Path, tmp_path: Path) -> None:
     assert recs[0]["id"] == "1001"
     _, recs = run("chatmed_consult", [FIXTURES / "chatmed_consult.jsonl"], tmp_path / "cc.jsonl")
     assert recs[1]["instruction"] == "感冒了能喝咖啡吗？"
+    stats, recs = run("huatuo_sft", [FIXTURES / "huatuo_sft.jsonl"], tmp_path / "h.jsonl")
+    assert (stats["records"], stats["written"], stats["skipped"]) == (3, 3, 1)
+    assert recs[0]["instruction"].startswith("我最近总是失眠") and recs[0]["style"] == "qa"
+    assert recs[2]["instruction"] == "吃了药还不退烧怎么办？" and recs[2]["turn"] == 2
+    assert recs[2]["history"][0][0] == "孩子发烧38.5度需要吃退烧药吗？"
+    assert recs[2]["id"] == "1"
 
 
 def test_generic_adapters(tmp_path: Path) -> None:

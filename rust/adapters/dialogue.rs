@@ -269,6 +269,68 @@ pub fn sharegpt(r: &Record, ctx: &Ctx<'_>) -> Conv {
     )))
 }
 
+/// HuatuoGPT-sft-data (`data`: ["问：…", "答：…", …], optional `id`): the strings alternate
+/// question and answer, each with its `问：`/`答：` prefix (full-width or ASCII colon) taken
+/// off; a trailing question without an answer is left out, as in `discmed`.
+pub fn huatuo_sft(r: &Record, ctx: &Ctx<'_>) -> Conv {
+    let Some(Value::Array(turns)) = r.get("data") else {
+        return Err(match r.get("data") {
+            None => bad("data", DataErrorKind::MissingField, "missing 'data'"),
+            Some(_) => bad(
+                "data",
+                DataErrorKind::FieldType,
+                "expected a list of strings",
+            ),
+        });
+    };
+    let mut texts = Vec::with_capacity(turns.len());
+    for (k, t) in turns.iter().enumerate() {
+        let Some(text) = text_of(t) else {
+            return Err(bad(
+                "data",
+                DataErrorKind::FieldType,
+                format!("turn {k}: expected text"),
+            ));
+        };
+        let (want, other) = if k % 2 == 0 {
+            ('问', '答')
+        } else {
+            ('答', '问')
+        };
+        let body = strip_speaker(&text, want);
+        if body.is_none() && strip_speaker(&text, other).is_some() {
+            return Err(bad(
+                "data",
+                DataErrorKind::Value,
+                format!("turn {k}: expected a '{want}：' turn, got '{other}：'"),
+            ));
+        }
+        texts.push(body.unwrap_or(text.trim()).to_string());
+    }
+    let pairs: Vec<(String, String)> = texts
+        .chunks_exact(2)
+        .map(|c| (c[0].clone(), c[1].clone()))
+        .collect();
+    if pairs.is_empty() {
+        return Ok(Outcome::Skipped("huatuo_sft: no answered question"));
+    }
+    let id = id_or(r, "id", ctx);
+    Ok(Outcome::Records(expand(
+        pairs,
+        String::new(),
+        None,
+        &id,
+        ctx.per_conversation,
+    )))
+}
+
+/// The text after a `问：` / `答：` speaker prefix (either colon), trimmed; `None` without one.
+fn strip_speaker(text: &str, speaker: char) -> Option<&str> {
+    let rest = text.trim_start().strip_prefix(speaker)?;
+    let rest = rest.strip_prefix('：').or_else(|| rest.strip_prefix(':'))?;
+    Some(rest.trim())
+}
+
 /// Checks a field mapping (output field → input field).
 pub fn check_mapping(mapping: &BTreeMap<String, String>, templates: &Templates) -> Result<()> {
     if let Some(k) = mapping

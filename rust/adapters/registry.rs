@@ -114,6 +114,14 @@ pub const ADAPTERS: &[AdapterInfo] = &[
         reader: Reader::Records(qa::chatmed, None),
     },
     AdapterInfo {
+        name: "huatuo_sft",
+        style: Style::Qa,
+        dataset: "HuatuoGPT-sft-data (FreedomIntelligence): JSON lines {id?, data: [\"问：…\", \"答：…\", …]}",
+        description: "question/answer turns with the 问：/答： prefixes removed; later turns with history",
+        templates: DIALOGUE_TEMPLATES,
+        reader: Reader::Records(dialogue::huatuo_sft, None),
+    },
+    AdapterInfo {
         name: "meddialog",
         style: Style::Dialogue,
         dataset: "MedDialog / COVID-Dialogue raw text: id=N, URL, Description, Dialogue (病人：/医生： or Patient:/Doctor:)",

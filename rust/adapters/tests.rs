@@ -336,3 +336,30 @@ fn every_adapter_has_unique_name_and_checked_overrides() {
     .unwrap_err();
     assert!(matches!(e, Error::Config(_)));
 }
+
+#[test]
+fn huatuo_sft_prefixes_turns_and_bad_order() {
+    let r = json!({"data": ["问：头疼怎么办？", "答：多休息。", "问:还要吃药吗", "答： 不用。", "问：谢谢"]});
+    let Ok(Outcome::Records(v)) = run("huatuo_sft", r) else {
+        panic!()
+    };
+    assert_eq!(v.len(), 2);
+    assert_eq!(
+        (v[0].instruction.as_str(), v[0].output.as_str()),
+        ("头疼怎么办？", "多休息。")
+    );
+    assert_eq!(
+        (v[1].instruction.as_str(), v[1].output.as_str()),
+        ("还要吃药吗", "不用。")
+    );
+    assert_eq!(v[1].history.as_ref().unwrap().len(), 1);
+    let swapped = json!({"data": ["答：多休息。", "问：头疼怎么办？"]});
+    let Err(e) = run("huatuo_sft", swapped) else {
+        panic!()
+    };
+    assert!(e.reason.contains("expected a '问：' turn"), "{}", e.reason);
+    assert!(matches!(
+        run("huatuo_sft", json!({"data": ["问：只有问题"]})),
+        Ok(Outcome::Skipped(_))
+    ));
+}
