@@ -157,3 +157,42 @@ def test_select_prefs_swaps_lowest_and_drops_highest(
     bad.write_text('{"scores_chosen": [1], "scores_rejected": []}\n')
     assert main(["train", "select-prefs", str(data), "-o", str(out), "--scores", str(bad)]) == 2
     assert "scores_rejected" in capsys.readouterr().err
+
+
+def test_reward_models_score_pairs_as_a_direct_forward(
+    assets: dict[str, Path], tmp_path: Path
+) -> None:
+    """Two local reward models (tiny Qwen2 classifiers built here) score every pair; each score
+    is the model's logit on prompt + response, as a direct forward pass computes it."""
+    from transformers import Qwen2Config, Qwen2ForSequenceClassification
+
+    import csft_data
+    from csft_train.prefs import score_with_models
+
+    vocab = json.loads(assets["tok"].read_text("utf-8"))
+    size = len(vocab["model"]["vocab"]) + len(vocab["added_tokens"])
+    folders = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        cfg = Qwen2Config(
+            vocab_size=size, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+            num_attention_heads=2, num_key_value_heads=1, num_labels=1, pad_token_id=None,
+        )  # fmt: skip
+        folder = tmp_path / f"rm{seed}"
+        Qwen2ForSequenceClassification(cfg).save_pretrained(str(folder))
+        (folder / "tokenizer.json").write_bytes(assets["tok"].read_bytes())
+        folders.append(folder)
+    pairs = tmp_path / "few.jsonl"
+    pairs.write_text("".join(assets["pairs"].read_text("utf-8").splitlines(True)[:3]))
+    chosen, rejected = score_with_models(
+        pairs, folders, template="qwen", cutoff_len=160, device="cpu"
+    )
+    assert chosen.shape == rejected.shape == (3, 2)
+    enc = csft_data.encode_pairwise(pairs, assets["tok"], template="qwen", cutoff_len=160)
+    rm = Qwen2ForSequenceClassification.from_pretrained(str(folders[1])).eval()
+    p, c, r = enc.pair(2)
+    with torch.no_grad():
+        for resp, got in ((c, chosen[2, 1]), (r, rejected[2, 1])):
+            ids = torch.from_numpy(np.concatenate([p, resp]).astype(np.int64))[None]
+            assert float(rm(input_ids=ids).logits[0, 0]) == pytest.approx(got, abs=1e-5)
+    assert not np.allclose(chosen[:, 0], chosen[:, 1])  # two different models
