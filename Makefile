@@ -47,3 +47,6 @@ bench: ## benchmarks against the peers (OpenCC, datasketch, rensa, HF tokenizers
 	$(PYTHON) benches/bench_read.py
 	$(PYTHON) benches/bench_dedup.py
 	$(PYTHON) benches/bench_lengths.py
+	$(PYTHON) benches/bench_build.py
+	$(PYTHON) benches/bench_eval.py --shape tiny --items 200
+	$(PYTHON) benches/bench_train.py --tiny
