@@ -7,6 +7,7 @@ Relative paths in a recipe are resolved against the recipe file's folder.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -161,7 +162,7 @@ def _names(types: type | tuple[type, ...]) -> str:
 
 def _path(base: Path, p: str) -> Path:
     q = Path(p).expanduser()
-    return q if q.is_absolute() else base / q
+    return Path(os.path.normpath(q if q.is_absolute() else base / q))
 
 
 def load_recipe(path: str | Path, out_dir: str | Path | None = None) -> Recipe:

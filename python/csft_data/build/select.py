@@ -4,10 +4,11 @@ held as a Python object; the files are routed by the Rust partitioner).
 Mixture: each source keeps ``min(available, max_records)`` records, unless ``[mixture]`` asks
 for a distribution: ``total`` records shared by per-style shares (``style_shares``), then within
 a style in proportion to ``weight × available^(1/temperature)`` (temperature 1: proportional to
-size; large: uniform), water-filled so that no source gives more than it has. Without
-``total``, the largest mixture that keeps those proportions exactly is taken. Which records a
-source keeps is decided by a seeded hash of the record's position: deterministic, and without
-replacement (nothing is up-sampled).
+size; large: uniform), water-filled so that no source gives more than it has (its part goes
+to the others). Without ``total``: with style shares, the largest total every style can fill at
+its share; without them, everything available (weights and temperature then change nothing).
+Which records a source keeps is decided by a seeded hash of the record's position:
+deterministic, and without replacement (nothing is up-sampled).
 
 Split: records are grouped so that near-duplicates and the turns of one conversation never
 straddle train and val: a group joins the records of one conversation (same source and ``id``)
@@ -116,11 +117,24 @@ def mixture_targets(
     total = mixture["total"]
     rule = "total shared by style shares, then weight × available^(1/temperature)"
     if total is None:
-        # The largest mixture whose proportions hold exactly.
-        total = int(
-            min((lim / p for lim, p in zip(limits, props, strict=True) if p > 0), default=0)
-        )
-        rule += "; total: the largest that keeps the proportions"
+        if shares:
+            # The largest total every style can fill at its share (a small source inside a
+            # style does not bind: the style's other sources take its part).
+            total = int(
+                min(
+                    (
+                        sum(lim for s, lim in zip(sources, limits, strict=True) if s["style"] == st)
+                        / sh
+                        for st, sh in style_share.items()
+                        if sh > 0
+                    ),
+                    default=0,
+                )
+            )
+            rule += "; total: the largest that every style can fill at its share"
+        else:
+            total = sum(limits)
+            rule += "; total: everything available (weights matter only with a smaller total)"
     targets: list[int] = []
     if shares:
         targets = [0] * len(sources)
