@@ -59,6 +59,14 @@ def load_model(path: str | Path, *, device: str = "auto", dtype: str = "auto") -
     model.to(dev)
     model.eval()
     prepare_tokenizer(tokenizer)
+    rows = int(model.get_input_embeddings().weight.shape[0])
+    if len(tokenizer) > rows:
+        extra = [t for t, i in tokenizer.get_added_vocab().items() if i >= rows]
+        raise ConfigError(
+            f"{folder}: the tokenizer has {len(tokenizer)} tokens but the model's embeddings "
+            f"hold {rows}; tokens {extra} are not in the model (a tokenizer_config.json naming "
+            "special tokens that tokenizer.json lacks?)"
+        )
     return model, tokenizer
 
 
