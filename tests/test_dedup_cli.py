@@ -216,3 +216,23 @@ def test_a_bad_option_leaves_earlier_side_files_alone(toyhom_csv: Path, tmp_path
     assert run([str(toyhom_csv), "-o", str(out), "--clusters", str(clusters), "--ngram", "0"]) == 2
     assert clusters.read_text(encoding="utf-8") == "from an earlier run\n"
     assert not out.exists()
+
+
+def test_dedup_without_output_writes_only_the_clusters(tmp_path: Path) -> None:
+    """``output=None``: the clusters and counts of a full run, and no copy of the records."""
+    from csft_data import dedup_files
+
+    src = tmp_path / "a.jsonl"
+    rows = ["高血压患者能吃党参吗？我有高血压这两天想泡水喝", "完全不同的一条记录，讲糖尿病的饮食"]
+    src.write_text("".join(json.dumps({"t": r}, ensure_ascii=False) + "\n" for r in rows * 2))
+    full = dedup_files([src], tmp_path / "kept.jsonl", clusters=tmp_path / "c1.jsonl")
+    only = dedup_files([src], None, clusters=tmp_path / "c2.jsonl")
+    assert only["sources"][0]["kept"] == full["sources"][0]["kept"] == 2
+    assert (tmp_path / "c1.jsonl").read_bytes() == (tmp_path / "c2.jsonl").read_bytes()
+    assert only["output"] is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "a.jsonl",
+        "c1.jsonl",
+        "c2.jsonl",
+        "kept.jsonl",
+    ]

@@ -183,7 +183,7 @@ def decontaminate_files(
 ) -> dict[str, Any]: ...
 def dedup_files(
     inputs: list[tuple[PathLike[str] | str, str]],
-    output: PathLike[str] | str,
+    output: PathLike[str] | str | None,
     *,
     clusters: PathLike[str] | str | None = None,
     quarantine: PathLike[str] | str | None = None,

@@ -115,7 +115,7 @@ def _source_names(paths: Sequence[Path]) -> list[str]:
 
 def dedup_files(
     inputs: Sequence[str | Path],
-    output: str | Path,
+    output: str | Path | None,
     *,
     clusters: str | Path | None = None,
     quarantine: str | Path | None = None,
@@ -150,8 +150,8 @@ def dedup_files(
     as SF-Med does). The dedup text of a record is its ``fields`` (default: all) joined by
     newlines. Writes the kept records to ``output`` in input order (JSON Lines, kept lines
     copied verbatim from JSONL inputs; ``.json``, ``.csv`` or ``.parquet`` by the name, see
-    :mod:`csft_data.write`), one line per cluster
-    of two or more records to ``clusters`` (keeper, duplicates with source, index, kind,
+    :mod:`csft_data.write`; ``None``: no copy, only the clusters and counts), one line per
+    cluster of two or more records to ``clusters`` (keeper, duplicates with source, index, kind,
     similarity, scope), and in skip mode rejected records to ``quarantine``; all atomically.
     ``keep`` picks each cluster's keeper: ``first`` (input order), ``longest`` or ``priority``
     (by source: ``priority`` lists source names, i.e. file stems, most preferred first; unlisted
@@ -169,10 +169,10 @@ def dedup_files(
     rank = [
         preferred.index(n) if n in preferred else len(preferred) + i for i, n in enumerate(names)
     ]
-    out = Path(output)
-    if any(p.resolve() == out.resolve() for p in paths):
+    out = Path(output) if output is not None else None
+    if out is not None and any(p.resolve() == out.resolve() for p in paths):
         raise _core.ConfigError(f"output {out} would overwrite an input")
-    if on_error == "skip" and quarantine is None:
+    if on_error == "skip" and quarantine is None and out is not None:
         quarantine = default_quarantine_path(out)
     bar = tqdm(total=0, unit="B", unit_scale=True, disable=not progress, leave=False)
 
@@ -183,37 +183,40 @@ def dedup_files(
         bar.refresh()
 
     start = time.perf_counter()
+    options: dict[str, Any] = {
+        "clusters": clusters,
+        "quarantine": quarantine,
+        "fields": list(fields) if fields is not None else None,
+        "scope": scope,
+        "threshold": threshold,
+        "num_perm": num_perm,
+        "ngram": ngram,
+        "word_ngram": word_ngram,
+        "mode": mode,
+        "seed": seed,
+        "bands": bands,
+        "rows": rows,
+        "verify": verify,
+        "keep": keep,
+        "format": format,
+        "encoding": encoding,
+        "on_error": on_error,
+        "batch_size": batch_size,
+        "progress": report if progress else None,
+        "source_rank": rank,
+        "sketch": sketch,
+    }
+    sources = list(zip(paths, names, strict=True))
     try:
-        with staged_output(out, side_files=(clusters, quarantine)) as target:
-            stats: dict[str, Any] = _core.dedup_files(
-                list(zip(paths, names, strict=True)),
-                target,
-                clusters=clusters,
-                quarantine=quarantine,
-                fields=list(fields) if fields is not None else None,
-                scope=scope,
-                threshold=threshold,
-                num_perm=num_perm,
-                ngram=ngram,
-                word_ngram=word_ngram,
-                mode=mode,
-                seed=seed,
-                bands=bands,
-                rows=rows,
-                verify=verify,
-                keep=keep,
-                format=format,
-                encoding=encoding,
-                on_error=on_error,
-                batch_size=batch_size,
-                progress=report if progress else None,
-                source_rank=rank,
-                sketch=sketch,
-            )
+        if out is None:  # clusters and counts only: the kept records are not copied
+            stats: dict[str, Any] = _core.dedup_files(sources, None, **options)
+        else:
+            with staged_output(out, side_files=(clusters, quarantine)) as target:
+                stats = _core.dedup_files(sources, target, **options)
     finally:
         bar.close()
     stats["seconds"] = round(time.perf_counter() - start, 3)
-    stats["output"] = str(out)
+    stats["output"] = str(out) if out is not None else None
     stats["clusters_file"] = str(clusters) if clusters is not None else None
     stats["quarantine"] = str(quarantine) if quarantine is not None else None
     stats["config"] = {

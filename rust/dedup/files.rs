@@ -243,10 +243,11 @@ fn add_stats(total: &mut DedupStats, s: &DedupStats) {
 pub type Progress<'a> = &'a mut dyn FnMut(&str, u64, u64);
 
 /// Runs dedup over `inputs` and writes `output` (kept records), `clusters` (one line per
-/// cluster of two or more) and, in skip mode, `quarantine`.
+/// cluster of two or more) and, in skip mode, `quarantine`. Without `output` the second pass
+/// (copying the kept records) is skipped: only the clusters and the counts are produced.
 pub fn dedup_files(
     inputs: &[SourceFile],
-    output: &Path,
+    output: Option<&Path>,
     clusters: Option<&Path>,
     quarantine: Option<&Path>,
     cfg: &DedupFilesConfig,
@@ -340,63 +341,69 @@ pub fn dedup_files(
     }
 
     // Pass 2: write the kept records in input order; JSON Lines are copied verbatim.
-    let mut writer = JsonlWriter::create(output)?;
-    let mut global = 0usize;
-    let mut done = 0u64;
-    for (sid, src) in inputs.iter().enumerate() {
-        let mut opts = reader_opts.clone();
-        opts.on_error = crate::io::OnError::Skip; // rejections were handled in pass 1
-        opts.raw_lines = formats[sid] == Format::Jsonl;
-        let mut reader = RecordReader::open(&src.path, opts)?;
-        let before = done;
-        // Pass-1 records of this source: global indices `global..end`, ascending in the file.
-        let end = global + counts[sid].records as usize - counts[sid].rejected as usize;
-        while let Some(batch) = reader.next_batch()? {
-            if batch.raw.is_empty() {
-                if global + batch.origins.len() > end {
+    let writer = match output {
+        None => None,
+        Some(output) => {
+            let mut writer = JsonlWriter::create(output)?;
+            let mut global = 0usize;
+            let mut done = 0u64;
+            for (sid, src) in inputs.iter().enumerate() {
+                let mut opts = reader_opts.clone();
+                opts.on_error = crate::io::OnError::Skip; // rejections were handled in pass 1
+                opts.raw_lines = formats[sid] == Format::Jsonl;
+                let mut reader = RecordReader::open(&src.path, opts)?;
+                let before = done;
+                // Pass-1 records of this source: global indices `global..end`, ascending in the file.
+                let end = global + counts[sid].records as usize - counts[sid].rejected as usize;
+                while let Some(batch) = reader.next_batch()? {
+                    if batch.raw.is_empty() {
+                        if global + batch.origins.len() > end {
+                            return Err(Error::config(format!(
+                                "{} changed between the two passes",
+                                src.path.display()
+                            )));
+                        }
+                        let kept: Vec<Record> = batch
+                            .records
+                            .into_iter()
+                            .enumerate()
+                            .filter(|(k, _)| outcome.duplicate_of[global + k].is_none())
+                            .map(|(_, r)| r)
+                            .collect();
+                        global += batch.origins.len();
+                        writer.write_records(&kept)?;
+                    } else {
+                        // Rejected lines are not among the pass-1 records: match by index in the file.
+                        let mut kept = Vec::new();
+                        for (text, origin) in batch.raw.iter().zip(&batch.origins) {
+                            if global < end && index_in_file[global] == origin.index {
+                                if outcome.duplicate_of[global].is_none() {
+                                    kept.push(text.as_str());
+                                }
+                                global += 1;
+                            }
+                        }
+                        writer.write_raw_lines(&kept)?;
+                    }
+                    done = before + reader.bytes_read();
+                    progress("write", done, total);
+                }
+                if global != end {
                     return Err(Error::config(format!(
                         "{} changed between the two passes",
                         src.path.display()
                     )));
                 }
-                let kept: Vec<Record> = batch
-                    .records
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(k, _)| outcome.duplicate_of[global + k].is_none())
-                    .map(|(_, r)| r)
-                    .collect();
-                global += batch.origins.len();
-                writer.write_records(&kept)?;
-            } else {
-                // Rejected lines are not among the pass-1 records: match by index in the file.
-                let mut kept = Vec::new();
-                for (text, origin) in batch.raw.iter().zip(&batch.origins) {
-                    if global < end && index_in_file[global] == origin.index {
-                        if outcome.duplicate_of[global].is_none() {
-                            kept.push(text.as_str());
-                        }
-                        global += 1;
-                    }
-                }
-                writer.write_raw_lines(&kept)?;
             }
-            done = before + reader.bytes_read();
-            progress("write", done, total);
+            if global != outcome.duplicate_of.len() {
+                return Err(Error::config(format!(
+                    "input files changed between the two passes ({} records, then {global})",
+                    outcome.duplicate_of.len()
+                )));
+            }
+            Some(writer)
         }
-        if global != end {
-            return Err(Error::config(format!(
-                "{} changed between the two passes",
-                src.path.display()
-            )));
-        }
-    }
-    if global != outcome.duplicate_of.len() {
-        return Err(Error::config(format!(
-            "input files changed between the two passes ({} records, then {global})",
-            outcome.duplicate_of.len()
-        )));
-    }
+    };
 
     // Clusters of two or more: keeper first, then members with how they relate.
     let n_clusters = outcome.cluster_sizes.iter().filter(|&&s| s > 1).count() as u64;
@@ -447,7 +454,9 @@ pub fn dedup_files(
     if let Some(c) = c_writer {
         c.commit()?;
     }
-    writer.commit()?;
+    if let Some(w) = writer {
+        w.commit()?;
+    }
     Ok(DedupFilesStats {
         sources: counts,
         within: outcome.within,
@@ -514,7 +523,7 @@ mod pass_tests {
         };
         let stats = dedup_files(
             &[src],
-            &output,
+            Some(&output),
             None,
             Some(&quarantine),
             &cfg,

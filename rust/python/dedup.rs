@@ -150,7 +150,7 @@ fn stats_json(s: &DedupStats) -> serde_json::Value {
 pub fn dedup_files<'py>(
     py: Python<'py>,
     inputs: Vec<(PathBuf, String)>,
-    output: PathBuf,
+    output: Option<PathBuf>,
     clusters: Option<PathBuf>,
     quarantine: Option<PathBuf>,
     fields: Option<Vec<String>>,
@@ -209,7 +209,7 @@ pub fn dedup_files<'py>(
             };
             crate::dedup::files::dedup_files(
                 &files,
-                &output,
+                output.as_deref(),
                 clusters.as_deref(),
                 quarantine.as_deref(),
                 &cfg,

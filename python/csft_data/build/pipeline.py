@@ -118,19 +118,16 @@ def split_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResu
         clusters = None
         if cfg["group_threshold"] > 0 and sum(counts) > 1:
             clusters = d / "groups.jsonl"
-            dedup_files(
+            dedup_files(  # clusters only: no copy of the kept records
                 files,
-                d / "scratch.jsonl",
+                None,
                 clusters=clusters,
                 fields=recipe.dedup["fields"],
                 scope="both",
                 threshold=cfg["group_threshold"],
                 sketch=recipe.dedup["sketch"],
                 on_error="skip",
-                quarantine=d / "scratch.rejected.jsonl",
             )
-            (d / "scratch.jsonl").unlink()
-            (d / "scratch.rejected.jsonl").unlink(missing_ok=True)
         labels, info = split_labels(files, names, counts, clusters, cfg["val_ratio"], recipe.seed)
         (d / "labels.bin").write_bytes(labels.tobytes())
         sources = {}

@@ -228,10 +228,11 @@ def dedup_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResu
         )
         per = {s["source"]: s for s in stats["sources"]}
         split_by_source(d / "kept.jsonl", names, [per[n]["kept"] for n in names], d)
+        reasons = _dedup_reasons(d / "clusters.jsonl")
         sources = {}
         for n in names:
             s = per[n]
-            removed = _dedup_reasons(d / "clusters.jsonl", n) if s["kept"] < s["records"] else {}
+            removed = dict(sorted(reasons.get(n, {}).items()))
             if s["rejected"]:
                 removed["rejected: no dedup text"] = s["rejected"]
             sources[n] = {"in": s["records"], "out": s["kept"], "removed": removed}
@@ -243,16 +244,18 @@ def dedup_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResu
     return cache.run("dedup", {"up": up.fingerprint, "config": cfg}, work)
 
 
-def _dedup_reasons(clusters: Path, source: str) -> dict[str, int]:
-    """Duplicates of ``source`` by kind and scope, read back from the clusters file."""
-    out: dict[str, int] = {}
+def _dedup_reasons(clusters: Path) -> dict[str, dict[str, int]]:
+    """Duplicates per source, by kind and scope, read back from the clusters file (once)."""
+    out: dict[str, dict[str, int]] = {}
+    if not clusters.is_file():
+        return out
     with clusters.open(encoding="utf-8") as f:
         for line in f:
             for dup in json.loads(line)["duplicates"]:
-                if dup["source"] == source:
-                    key = f"{dup['kind']} duplicate ({dup['scope']})"
-                    out[key] = out.get(key, 0) + 1
-    return dict(sorted(out.items()))
+                key = f"{dup['kind']} duplicate ({dup['scope']})"
+                per = out.setdefault(dup["source"], {})
+                per[key] = per.get(key, 0) + 1
+    return out
 
 
 def decontaminate_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResult:
