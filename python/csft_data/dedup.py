@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -206,7 +207,7 @@ def dedup_files(
         "source_rank": rank,
         "sketch": sketch,
     }
-    sources = list(zip(paths, names, strict=True))
+    sources: list[tuple[PathLike[str] | str, str]] = list(zip(paths, names, strict=True))
     try:
         if out is None:  # clusters and counts only: the kept records are not copied
             stats: dict[str, Any] = _core.dedup_files(sources, None, **options)
