@@ -436,24 +436,11 @@ pub fn encode_supervised_input(
         indices: Vec::new(),
         rejections: Vec::new(),
     };
-    for (e, origin) in encoded.into_iter().zip(&loaded.origins) {
-        match e {
-            Ok(e) => {
-                out.input_ids.push(&e.input_ids);
-                out.labels.extend(e.labels);
-                out.indices.push(origin.index);
-            }
-            Err(u) => {
-                let err = locate(&loaded, origin, u);
-                match on_error {
-                    OnError::Raise => return Err(err.into()),
-                    OnError::Skip => out.rejections.push(err),
-                }
-            }
-        }
-    }
-    out.rejections.extend(loaded.rejections);
-    out.rejections.sort_by_key(|e| e.record);
+    out.rejections = collect(encoded, loaded, on_error, |e, index| {
+        out.input_ids.push(&e.input_ids);
+        out.labels.extend(e.labels);
+        out.indices.push(index);
+    })?;
     Ok(out)
 }
 
@@ -474,26 +461,39 @@ pub fn encode_pairwise_input(
         indices: Vec::new(),
         rejections: Vec::new(),
     };
+    out.rejections = collect(encoded, loaded, on_error, |p, index| {
+        out.prompt.push(&p.prompt);
+        out.chosen.push(&p.chosen);
+        out.rejected.push(&p.rejected);
+        out.indices.push(index);
+    })?;
+    Ok(out)
+}
+
+/// Hands each encoded record with its index to `keep`; an unrenderable one stops the run
+/// (`Raise`) or joins the reader's rejections (`Skip`), returned in record order.
+fn collect<T>(
+    encoded: Vec<std::result::Result<T, Unrenderable>>,
+    loaded: Loaded,
+    on_error: OnError,
+    mut keep: impl FnMut(T, u64),
+) -> Result<Vec<DataError>> {
+    let mut rejections = Vec::new();
     for (e, origin) in encoded.into_iter().zip(&loaded.origins) {
         match e {
-            Ok(p) => {
-                out.prompt.push(&p.prompt);
-                out.chosen.push(&p.chosen);
-                out.rejected.push(&p.rejected);
-                out.indices.push(origin.index);
-            }
+            Ok(e) => keep(e, origin.index),
             Err(u) => {
                 let err = locate(&loaded, origin, u);
                 match on_error {
                     OnError::Raise => return Err(err.into()),
-                    OnError::Skip => out.rejections.push(err),
+                    OnError::Skip => rejections.push(err),
                 }
             }
         }
     }
-    out.rejections.extend(loaded.rejections);
-    out.rejections.sort_by_key(|e| e.record);
-    Ok(out)
+    rejections.extend(loaded.rejections);
+    rejections.sort_by_key(|e| e.record);
+    Ok(rejections)
 }
 
 fn check_cutoff(cutoff_len: u64) -> Result<()> {
