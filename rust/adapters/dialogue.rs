@@ -126,15 +126,25 @@ pub fn discmed(r: &Record, ctx: &Ctx<'_>) -> Conv {
             )
         })
         .collect();
+    answered(
+        pairs,
+        &id_or(r, "_id", ctx),
+        ctx,
+        "dialogue without an assistant reply",
+    )
+}
+
+/// The records of a conversation without a system prompt, or skipped (`why`) when no
+/// question in it has an answer.
+fn answered(pairs: Vec<(String, String)>, id: &str, ctx: &Ctx<'_>, why: &'static str) -> Conv {
     if pairs.is_empty() {
-        return Ok(Outcome::Skipped("dialogue without an assistant reply"));
+        return Ok(Outcome::Skipped(why));
     }
-    let id = id_or(r, "_id", ctx);
     Ok(Outcome::Records(expand(
         pairs,
         String::new(),
         None,
-        &id,
+        id,
         ctx.per_conversation,
     )))
 }
@@ -311,17 +321,12 @@ pub fn huatuo_sft(r: &Record, ctx: &Ctx<'_>) -> Conv {
         .chunks_exact(2)
         .map(|c| (c[0].clone(), c[1].clone()))
         .collect();
-    if pairs.is_empty() {
-        return Ok(Outcome::Skipped("huatuo_sft: no answered question"));
-    }
-    let id = id_or(r, "id", ctx);
-    Ok(Outcome::Records(expand(
+    answered(
         pairs,
-        String::new(),
-        None,
-        &id,
-        ctx.per_conversation,
-    )))
+        &id_or(r, "id", ctx),
+        ctx,
+        "huatuo_sft: no answered question",
+    )
 }
 
 /// The text after a `问：` / `答：` speaker prefix (either colon), trimmed; `None` without one.
