@@ -4,9 +4,11 @@ Qwen2-style model.
 
 Default: a ~0.5B config (Qwen2-0.5B shape: hidden 896, 24 layers, 14 heads / 2 KV heads,
 intermediate 4864, vocab 151,936, tied embeddings) at cut-off 1024, batch 4 full-length rows of
-random token ids, bf16 weights and autocast on CUDA with flash-attention 2 when installed (else
-sdpa). MFU = 6·N·tokens/s / peak FLOPs, N = all parameters (the non-embedding MFU is printed
-too); the peak is ``--peak-tflops`` (default 989, H100 SXM dense bf16).
+random token ids, in the trainer's precision (``--dtype bf16``, the default on CUDA: fp32 master
+weights and AdamW state, bf16 autocast, fused AdamW; ``pure_bf16``: all in bf16), with
+flash-attention 2 when installed (else sdpa). MFU = 6·N·tokens/s / peak FLOPs, N = all
+parameters (the non-embedding MFU is printed too); the peak is ``--peak-tflops`` (default 989,
+H100 SXM dense bf16).
 
 Run: ``python benches/bench_train.py`` on a GPU box; ``--tiny`` (2 layers, hidden 64, vocab 2k,
 cut-off 128) runs on CPU in seconds to check the script itself.
@@ -59,15 +61,20 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20, help="measured steps (after 3 warm-up)")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="peak bf16 TFLOPs")
     ap.add_argument("--grad-checkpointing", action="store_true")
+    ap.add_argument(
+        "--dtype", choices=["bf16", "pure_bf16", "fp32"], default="bf16", help="as [model] dtype"
+    )
     args = ap.parse_args()
 
     import torch
 
-    from csft_train.engine import token_nll_sum
+    from csft_train.config import parse_config
+    from csft_train.engine import pick_precision, token_nll_sum
 
     cuda = torch.cuda.is_available() and not args.tiny
     device = torch.device("cuda" if cuda else "cpu")
-    dtype = torch.bfloat16 if cuda else torch.float32
+    dtype = args.dtype if cuda else "fp32"
+    prec = pick_precision(parse_config({"model": {"path": ".", "dtype": dtype}}), device)
     attn = "sdpa"
     if cuda:
         try:
@@ -78,13 +85,13 @@ def main() -> None:
             pass
     cutoff = args.cutoff or (128 if args.tiny else 1024)
     torch.manual_seed(0)
-    model = build(args.tiny, device, dtype, attn)
+    model = build(args.tiny, device, prec.master, attn)
     if args.grad_checkpointing:
         model.gradient_checkpointing_enable()
     model.train()
     n_params = sum(p.numel() for p in model.parameters())
     n_embed = model.get_input_embeddings().weight.numel()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=cuda)
     vocab = model.config.vocab_size
     ids = torch.randint(0, vocab, (args.batch, cutoff), device=device)
     labels = ids.clone()
@@ -92,12 +99,7 @@ def main() -> None:
     n_tok = int((labels[:, 1:] != -100).sum())
 
     def step() -> float:
-        ctx = (
-            torch.autocast("cuda", dtype=torch.bfloat16)
-            if cuda
-            else torch.autocast("cpu", enabled=False)
-        )
-        with ctx:
+        with prec.autocast(device):
             logits = model(input_ids=ids, use_cache=False).logits
         loss = token_nll_sum(logits, labels) / n_tok
         loss.backward()
@@ -122,7 +124,7 @@ def main() -> None:
     peak = args.peak_tflops * 1e12
     out = {
         "device": torch.cuda.get_device_name() if cuda else "cpu",
-        "dtype": str(dtype).removeprefix("torch."),
+        "precision": prec.describe(),
         "attn": attn,
         "params_m": round(n_params / 1e6, 1),
         "cutoff": cutoff,

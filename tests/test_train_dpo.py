@@ -71,9 +71,12 @@ def test_dpo_margin_rises(assets: dict[str, Path], tmp_path: Path) -> None:
     assert all(r["rewards_chosen"] > r["rewards_rejected"] for r in late)
 
 
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_frozen_reference_model_matches_precomputed(
-    assets: dict[str, Path], tmp_path: Path
+    assets: dict[str, Path], tmp_path: Path, dtype: str
 ) -> None:
+    """Also under mixed bf16 (fp32 policy, bf16 autocast): the reference gives the policy's
+    own log-probs before the first update, so the first loss is exactly log 2."""
     from csft_train.config import parse_config
     from csft_train.dpo import train_dpo
 
@@ -81,6 +84,7 @@ def test_frozen_reference_model_matches_precomputed(
     for pre in (True, False):
         t = tables(assets, tmp_path / f"run{pre}", precompute_ref=pre)
         t["train"].update(max_steps=2, logging_steps=1)
+        t["model"]["dtype"] = dtype
         train_dpo(parse_config(t))
         first.append(metrics(tmp_path / f"run{pre}")[:2])
     for a, b in zip(first[0], first[1], strict=True):

@@ -7,6 +7,7 @@ to end, and sweeps make one folder per grid point."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,52 @@ def test_lora_trains_only_adapters_and_exports_merged(
     assert (final / "config.json").is_file() and (final / "tokenizer.json").is_file()
     state = torch.load(tmp_path / "lora" / "checkpoint-3" / "model.pt")
     assert any("lora_A" in k for k in state)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "lora", "trained", "frozen"),
+    [
+        ("bf16", False, "float32", None),
+        ("bf16", True, "float32", "bfloat16"),
+        ("pure_bf16", False, "bfloat16", None),
+        ("fp32", True, "float32", "float32"),
+    ],
+)
+def test_precision_master_weights_and_export(
+    assets: dict[str, Path],
+    tmp_path: Path,
+    dtype: str,
+    lora: bool,
+    trained: str,
+    frozen: str | None,
+) -> None:
+    """Mixed bf16 (LLaMA-Factory's ``bf16: true``) keeps the trained weights and AdamW state in
+    fp32 and a LoRA base in bf16; ``pure_bf16`` keeps everything in bf16; ``final/`` is saved
+    in the frozen dtype (bf16 for both bf16 modes). Runs on CPU under bf16 autocast."""
+    from safetensors import safe_open
+
+    t = tables(assets, tmp_path / dtype, max_steps=4, save_final=True)
+    t["model"]["dtype"] = dtype
+    if lora:
+        t["lora"] = {"enabled": True, "r": 4, "alpha": 8}
+    summary = train_sft(parse_config(t))
+    assert math.isfinite(summary["final"]["loss"])
+    ckpt = tmp_path / dtype / "checkpoint-4"
+    state = torch.load(ckpt / "model.pt")
+    adapters = {k: v for k, v in state.items() if "lora_" in k}
+    base = {k: v for k, v in state.items() if "lora_" not in k}
+    if lora:
+        assert adapters and {str(v.dtype) for v in adapters.values()} == {f"torch.{trained}"}
+        assert {str(v.dtype) for v in base.values()} == {f"torch.{frozen}"}
+    else:
+        assert {str(v.dtype) for v in base.values()} == {f"torch.{trained}"}
+    opt = torch.load(ckpt / "optimizer.pt", weights_only=False)
+    moments = [s["exp_avg"] for s in opt["state"].values()]
+    assert moments and {str(m.dtype) for m in moments} == {f"torch.{trained}"}
+    export = "float32" if dtype == "fp32" else "bfloat16"
+    with safe_open(Path(summary["final_model"]) / "model.safetensors", "pt") as f:
+        dtypes = {str(f.get_tensor(k).dtype) for k in f.keys()}  # noqa: SIM118
+    assert dtypes == {f"torch.{export}"}
 
 
 def test_cli_sft_end_to_end_and_config_errors(

@@ -38,7 +38,8 @@ class ModelConfig:
     system: str | None = None
     bos_token: str | None = None
     eos_token: str | None = None
-    #: ``auto`` (bf16 on CUDA when supported, fp32 on CPU), ``bf16``, ``fp16`` or ``fp32``.
+    #: ``auto`` (``bf16`` on CUDA when supported, else ``fp32``), ``bf16`` (mixed: fp32 master
+    #: weights and optimizer, bf16 autocast), ``pure_bf16`` (everything in bf16) or ``fp32``.
     dtype: str = "auto"
     #: ``auto`` (flash_attention_2 when installed on CUDA, else sdpa), ``sdpa``, ``eager``, ...
     attn_implementation: str = "auto"
@@ -165,7 +166,7 @@ _PATH_KEYS = {
 }
 
 _CHOICES = {
-    ("model", "dtype"): ("auto", "bf16", "fp16", "fp32"),
+    ("model", "dtype"): ("auto", "bf16", "pure_bf16", "fp32"),
     ("model", "init"): ("pretrained", "random"),
     ("data", "on_error"): ("raise", "skip"),
     ("train", "lr_scheduler"): ("cosine", "linear", "constant_with_warmup"),

@@ -5,11 +5,12 @@ the completion tokens under the policy / the frozen reference (trl ``loss_type="
 plus ``sft_weight`` × the per-token NLL of the chosen completion (LLaMA-Factory's ``pref_ftx``).
 Chosen and rejected rows go through the model in one concatenated forward; the prompt ids are
 the same for both (:func:`csft_data.encode_pairwise`). The reference is ``[dpo] ref_model``, or
-the initial policy (a frozen copy; with LoRA the policy with its adapters disabled); with
-``precompute_ref`` its log-probs are computed once before training and the reference model is
-freed. Dropout is disabled in policy and reference (trl's ``disable_dropout``). Logged:
-``rewards_chosen`` = β(π_c − ref_c), ``rewards_rejected``, ``margins`` and ``accuracies``. Online
-merging (``[merge]``) plugs in as the optimizer, as in the paper's DPO runs.
+the initial policy: with ``precompute_ref`` (the default) its log-probs are computed once before
+training (by the policy itself, before its first update: no second model is loaded), otherwise a
+frozen copy is kept; with LoRA it is the policy with its adapters disabled. Dropout is disabled
+in policy and reference (trl's ``disable_dropout``). Logged: ``rewards_chosen`` = β(π_c − ref_c),
+``rewards_rejected``, ``margins`` and ``accuracies``. Online merging (``[merge]``) plugs in as the
+optimizer, as in the paper's DPO runs.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def train_dpo(cfg: Config) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.toml").write_text(dump_toml(config_to_dict(cfg)), encoding="utf-8")
     device = E.pick_device(cfg)
-    dtype = E.pick_dtype(cfg, device)
+    prec = E.pick_precision(cfg, device)
     pairs = D.load_pairs(cfg)
     lengths = pairs.lengths
     bs = cfg.train.per_device_batch_size
@@ -61,13 +62,17 @@ def train_dpo(cfg: Config) -> dict[str, Any]:
             2 * len(pairs.prompt[i]) + len(pairs.chosen[i]) + len(pairs.rejected[i]) for i in mb
         ),
     )
-    model = E.load_model(cfg, cfg.model.path, device, dtype)
+    load_dtype = prec.frozen if cfg.lora.enabled else prec.master
+    model = E.load_model(cfg, cfg.model.path, device, load_dtype)
     _disable_dropout(model)
+    # The reference: ``[dpo] ref_model``; else the initial policy, which is, with LoRA, the
+    # policy with its adapters disabled; with ``precompute_ref``, the policy itself before its
+    # first update (no second copy is loaded); otherwise a frozen copy in the policy's dtype.
     ref: Any = None
     if cfg.dpo.ref_model:
-        ref = E.load_model(cfg, cfg.dpo.ref_model, device, dtype)
-    elif not cfg.lora.enabled:
-        ref = E.load_model(cfg, cfg.model.path, device, dtype)
+        ref = E.load_model(cfg, cfg.dpo.ref_model, device, prec.frozen)
+    elif not cfg.lora.enabled and not cfg.dpo.precompute_ref:
+        ref = E.load_model(cfg, cfg.model.path, device, prec.master)
     if ref is not None:
         _disable_dropout(ref)
         ref.eval().requires_grad_(False)
@@ -75,23 +80,24 @@ def train_dpo(cfg: Config) -> dict[str, Any]:
         from csft_train.lora import apply_lora
 
         model = apply_lora(cfg, model)
+    E.cast_trainable(model, prec.master)
+
+    def ref_forward(net: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = net(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+        )
+        return E.sequence_logps(out.logits, batch["labels"])
 
     def ref_logps(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        with torch.no_grad():
+        # Under the policy's autocast, so that before the first update policy and reference
+        # give the same log-probs (rewards start at 0).
+        with torch.no_grad(), prec.autocast(device):
             if ref is not None:
-                logits = ref(
-                    input_ids=batch["input_ids"],
-                    attention_mask=batch["attention_mask"],
-                    use_cache=False,
-                ).logits
-            else:
+                return ref_forward(ref, batch)
+            if cfg.lora.enabled:
                 with model.disable_adapter():
-                    logits = model(
-                        input_ids=batch["input_ids"],
-                        attention_mask=batch["attention_mask"],
-                        use_cache=False,
-                    ).logits
-            return E.sequence_logps(logits, batch["labels"])
+                    return ref_forward(model, batch)
+            return ref_forward(model, batch)  # precompute only: the untrained policy
 
     def to_device(mb: list[int]) -> dict[str, torch.Tensor]:
         return {k: v.to(device) for k, v in D.collate_pairs(pairs, mb, pad_id=0).items()}
@@ -145,15 +151,15 @@ def train_dpo(cfg: Config) -> dict[str, Any]:
     E.seed_everything(cfg.train.seed)
     optimizer = E.make_optimizer(cfg, model, cfg.train.learning_rate)
     scheduler = E.make_scheduler(cfg, optimizer, len(plan.steps))
-    loop = E.Loop(cfg, model, optimizer, scheduler, plan, loss_fn, out_dir, device)
+    loop = E.Loop(cfg, model, optimizer, scheduler, plan, loss_fn, out_dir, device, prec)
     loop.log(
         f"dpo: {len(pairs)} pairs ({len(pairs.rejections)} rejected), {len(plan.steps)} steps, "
         f"beta {beta}, reference {'precomputed' if pre is not None else 'model'}, "
-        f"{E.describe(model)}"
+        f"{E.describe(model)}, {device.type} {prec.describe()}"
     )
     result = loop.run()
     summary: dict[str, Any] = {"pairs": len(pairs), "rejected": len(pairs.rejections), **result}
     if cfg.train.save_final:
-        summary["final_model"] = str(E.save_final(cfg, model, out_dir))
+        summary["final_model"] = str(E.save_final(cfg, model, out_dir, prec.frozen))
     E.write_json(out_dir / "metrics.json", summary)
     return summary

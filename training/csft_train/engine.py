@@ -5,9 +5,12 @@ cosine schedule, gradient accumulation, checkpoints with exact resume, progress 
   divided by the normaliser of the whole optimizer step (trained tokens, or pairs, over all its
   accumulated micro-batches), so the step's gradient is that of the per-token (per-pair) mean over
   the accumulated batch, whatever the padding and micro-batch sizes.
-* Precision: fp32 on CPU; on CUDA the weights are loaded in bf16 (``[model] dtype = "auto"``, as
-  LLaMA-Factory does with ``bf16``) and the forward runs under bf16 autocast; attention is
-  flash-attention 2 when installed, else sdpa.
+* Precision (:class:`Precision`): ``[model] dtype = "auto"`` is fp32 on CPU and mixed bf16 on
+  CUDA, as LLaMA-Factory trains with ``bf16: true``: trainable parameters (and so gradients and
+  AdamW state) in fp32, frozen weights (a LoRA base, a DPO reference) in bf16, the forward under
+  bf16 autocast. ``pure_bf16`` keeps everything in bf16 (LLaMA-Factory ``pure_bf16``: half the
+  memory of the weights and optimizer, but updates below bf16's resolution are lost). Attention
+  is flash-attention 2 when installed on CUDA, else sdpa.
 * The plan of optimizer steps is a pure function of (data lengths, config, seed): step ``s`` of
   every run of the same config sees the same micro-batches, so resuming needs only the global step.
 * A checkpoint (``checkpoint-<step>/``) holds the model state, optimizer, scheduler, RNG states
@@ -47,13 +50,52 @@ def pick_device(cfg: Config) -> torch.device:
     return torch.device(want)
 
 
-def pick_dtype(cfg: Config, device: torch.device) -> torch.dtype:
+@dataclass(frozen=True)
+class Precision:
+    """How a run holds and computes its weights."""
+
+    #: Frozen weights (a LoRA base model, a DPO reference) are loaded in this dtype.
+    frozen: torch.dtype
+    #: Trainable parameters, their gradients and the optimizer state are in this dtype.
+    master: torch.dtype
+    #: The forward runs under autocast to this dtype; ``None``: no autocast.
+    compute: torch.dtype | None
+
+    def autocast(self, device: torch.device) -> Any:
+        if self.compute is None:
+            return torch.autocast(device.type, enabled=False)
+        return torch.autocast(device.type, dtype=self.compute)
+
+    def describe(self) -> str:
+        def name(d: torch.dtype) -> str:
+            return str(d).removeprefix("torch.")
+
+        if self.compute is None:
+            return name(self.master)
+        return f"{name(self.master)} master, {name(self.compute)} autocast"
+
+
+_FP32 = Precision(torch.float32, torch.float32, None)
+_MIXED_BF16 = Precision(torch.bfloat16, torch.float32, torch.bfloat16)
+_PURE_BF16 = Precision(torch.bfloat16, torch.bfloat16, None)
+
+
+def pick_precision(cfg: Config, device: torch.device) -> Precision:
+    """``[model] dtype``: ``auto`` (mixed bf16 on a CUDA device with bf16, else fp32), ``bf16``
+    (mixed: fp32 master weights, bf16 autocast), ``pure_bf16`` or ``fp32``."""
     d = cfg.model.dtype
     if d == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[d]
+            return _MIXED_BF16
+        return _FP32
+    return {"bf16": _MIXED_BF16, "pure_bf16": _PURE_BF16, "fp32": _FP32}[d]
+
+
+def cast_trainable(model: torch.nn.Module, dtype: torch.dtype) -> None:
+    """Trainable parameters to ``dtype`` (the master copy); frozen ones stay as loaded."""
+    for p in model.parameters():
+        if p.requires_grad and p.dtype != dtype:
+            p.data = p.data.to(dtype)
 
 
 def attn_implementation(cfg: Config, device: torch.device) -> str:
@@ -125,6 +167,8 @@ def make_optimizer(cfg: Config, model: torch.nn.Module, lr: float) -> torch.opti
             betas=(t.adam_beta1, t.adam_beta2),
             eps=t.adam_eps,
             weight_decay=t.weight_decay,
+            # One kernel for all parameters on CUDA; the same maths as the default loop.
+            fused=bool(params) and all(p.is_cuda for p in params),
         )
     from csft_train.merging import OnlineMergingAdamW, task_vector
 
@@ -226,14 +270,10 @@ class Loop:
     loss_fn: LossFn
     out_dir: Path
     device: torch.device
+    precision: Precision = _FP32
     #: Extra tensors saved with each checkpoint (e.g. precomputed reference log-probs).
     extra_state: dict[str, Any] = field(default_factory=dict)
     log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr, flush=True))
-
-    def _autocast(self) -> Any:
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return torch.autocast("cpu", enabled=False)
 
     def save(self, step: int) -> Path:
         final = self.out_dir / f"checkpoint-{step}"
@@ -297,7 +337,7 @@ class Loop:
                 step_loss = 0.0
                 sums: dict[str, float] = {}
                 for mb in plan.steps[step]:
-                    with self._autocast():
+                    with self.precision.autocast(self.device):
                         loss_sum, m = self.loss_fn(self.model, mb)
                     loss = loss_sum / norm
                     loss.backward()  # type: ignore[no-untyped-call]
@@ -350,13 +390,15 @@ class Loop:
         return {"steps": total, "final": last}
 
 
-def save_final(cfg: Config, model: Any, out_dir: Path) -> Path:
-    """``save_pretrained`` into ``out_dir/final`` (LoRA adapters merged), with the
-    tokenizer.json beside it."""
+def save_final(cfg: Config, model: Any, out_dir: Path, dtype: torch.dtype) -> Path:
+    """``save_pretrained`` into ``out_dir/final`` (LoRA adapters merged) in ``dtype`` (the
+    precision's frozen dtype: bf16 from a mixed-precision run, not the fp32 master copy), with
+    the tokenizer.json beside it. The model is changed in place: call it last."""
     final = out_dir / "final"
     to_save = model
     if hasattr(model, "merge_and_unload"):
         to_save = model.merge_and_unload()
+    to_save.to(dtype)
     to_save.save_pretrained(str(final))
     tok = Path(cfg.model.tokenizer)
     if tok.is_file():

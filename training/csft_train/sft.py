@@ -27,7 +27,7 @@ def train_sft(cfg: Config) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.toml").write_text(dump_toml(config_to_dict(cfg)), encoding="utf-8")
     device = E.pick_device(cfg)
-    dtype = E.pick_dtype(cfg, device)
+    prec = E.pick_precision(cfg, device)
     sft = D.load_sft(cfg)
     lengths = sft.lengths
     capacity = cfg.data.cutoff_len if cfg.data.packing else 0
@@ -48,11 +48,15 @@ def train_sft(cfg: Config) -> dict[str, Any]:
         norm=lambda mb: D.trained_tokens(sft, mb),
         tokens=lambda mb: sum(int(lengths[i]) for row in mb for i in row),
     )
-    model = E.load_model(cfg, cfg.model.path, device, dtype)
+    # Full fine-tuning trains every weight: load them straight into the master dtype. With LoRA
+    # the base stays frozen in the (smaller) frozen dtype and only the adapters are upcast.
+    load_dtype = prec.frozen if cfg.lora.enabled else prec.master
+    model = E.load_model(cfg, cfg.model.path, device, load_dtype)
     if cfg.lora.enabled:
         from csft_train.lora import apply_lora
 
         model = apply_lora(cfg, model)
+    E.cast_trainable(model, prec.master)
     E.seed_everything(cfg.train.seed)
     optimizer = E.make_optimizer(cfg, model, cfg.train.learning_rate)
     scheduler = E.make_scheduler(cfg, optimizer, len(plan.steps))
@@ -63,11 +67,11 @@ def train_sft(cfg: Config) -> dict[str, Any]:
         logits = m(**batch, use_cache=False).logits
         return E.token_nll_sum(logits, labels), {}
 
-    loop = E.Loop(cfg, model, optimizer, scheduler, plan, loss_fn, out_dir, device)
+    loop = E.Loop(cfg, model, optimizer, scheduler, plan, loss_fn, out_dir, device, prec)
     loop.log(
         f"sft: {len(sft)} examples ({sft.dropped_no_labels} without trained tokens dropped, "
         f"{len(sft.rejections)} rejected), {len(plan.steps)} steps, {E.describe(model)}, "
-        f"{device.type} {str(dtype).removeprefix('torch.')}"
+        f"{device.type} {prec.describe()}"
     )
     result = loop.run()
     summary: dict[str, Any] = {
@@ -78,6 +82,6 @@ def train_sft(cfg: Config) -> dict[str, Any]:
         **result,
     }
     if cfg.train.save_final:
-        summary["final_model"] = str(E.save_final(cfg, model, out_dir))
+        summary["final_model"] = str(E.save_final(cfg, model, out_dir, prec.frozen))
     E.write_json(out_dir / "metrics.json", summary)
     return summary
