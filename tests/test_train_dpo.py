@@ -167,36 +167,74 @@ def test_reward_models_score_pairs_as_a_direct_forward(
     assets: dict[str, Path], tmp_path: Path
 ) -> None:
     """Two local reward models (tiny Qwen2 classifiers built here) score every pair; each score
-    is the model's logit on prompt + response, as a direct forward pass computes it."""
+    is the model's logit on prompt + response, as a direct forward pass on that sequence alone
+    computes it, whatever the batch size. The first model has no pad id (it pools the last
+    token); the second's pad id is the token half the sequences end with, so for those it pools
+    the last other token: batching must not change either."""
     from transformers import Qwen2Config, Qwen2ForSequenceClassification
 
     import csft_data
-    from csft_train.prefs import score_with_models
+    from csft_train.prefs import score_sequences, score_with_models
 
     vocab = json.loads(assets["tok"].read_text("utf-8"))
     size = len(vocab["model"]["vocab"]) + len(vocab["added_tokens"])
+    pairs = tmp_path / "few.jsonl"
+    pairs.write_text("".join(assets["pairs"].read_text("utf-8").splitlines(True)[:7]))
+    enc = csft_data.encode_pairwise(pairs, assets["tok"], template="qwen", cutoff_len=160)
+    seqs = [np.concatenate([p, resp]) for p, c, r in map(enc.pair, range(len(enc)))
+            for resp in (c, r)]  # fmt: skip
+    ends = [int(s[-1]) for s in seqs]
+    end = max(set(ends), key=ends.count)  # the rejected answers' last token (after <|im_end|>)
+    assert 0 < ends.count(end) < len(seqs) and len({len(s) for s in seqs}) > 3
     folders = []
-    for seed in (1, 2):
+    for seed, pad in ((1, None), (2, end)):
         torch.manual_seed(seed)
         cfg = Qwen2Config(
             vocab_size=size, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-            num_attention_heads=2, num_key_value_heads=1, num_labels=1, pad_token_id=None,
+            num_attention_heads=2, num_key_value_heads=1, num_labels=1, pad_token_id=pad,
         )  # fmt: skip
         folder = tmp_path / f"rm{seed}"
         Qwen2ForSequenceClassification(cfg).save_pretrained(str(folder))
         (folder / "tokenizer.json").write_bytes(assets["tok"].read_bytes())
         folders.append(folder)
-    pairs = tmp_path / "few.jsonl"
-    pairs.write_text("".join(assets["pairs"].read_text("utf-8").splitlines(True)[:3]))
-    chosen, rejected = score_with_models(
-        pairs, folders, template="qwen", cutoff_len=160, device="cpu"
-    )
-    assert chosen.shape == rejected.shape == (3, 2)
-    enc = csft_data.encode_pairwise(pairs, assets["tok"], template="qwen", cutoff_len=160)
-    rm = Qwen2ForSequenceClassification.from_pretrained(str(folders[1])).eval()
-    p, c, r = enc.pair(2)
-    with torch.no_grad():
-        for resp, got in ((c, chosen[2, 1]), (r, rejected[2, 1])):
-            ids = torch.from_numpy(np.concatenate([p, resp]).astype(np.int64))[None]
-            assert float(rm(input_ids=ids).logits[0, 0]) == pytest.approx(got, abs=1e-5)
+
+    direct = np.zeros((len(seqs), 2))
+    for m, folder in enumerate(folders):
+        rm = Qwen2ForSequenceClassification.from_pretrained(str(folder)).eval()
+        with torch.no_grad():
+            for k, s in enumerate(seqs):
+                ids = torch.from_numpy(s.astype(np.int64))[None]
+                direct[k, m] = float(rm(input_ids=ids).logits[0, 0])
+        if m == 1:  # a direct score differs from the last-token one: pooling is tested
+            k = ends.index(end)
+            with torch.no_grad():
+                hidden = rm.model(input_ids=torch.from_numpy(seqs[k].astype(np.int64))[None])
+                last = float(rm.score(hidden.last_hidden_state)[0, -1, 0])
+            assert abs(last - direct[k, 1]) > 1e-4
+            for bs in (1, 3, 16):
+                got = score_sequences(rm, seqs, batch_size=bs)
+                np.testing.assert_allclose(got, direct[:, 1], rtol=0, atol=1e-5)
+            assert rm.config.pad_token_id == cfg.pad_token_id  # restored
+
+    for bs in (1, 3, 16):
+        chosen, rejected = score_with_models(
+            pairs, folders, template="qwen", cutoff_len=160, device="cpu", batch_size=bs
+        )
+        assert chosen.shape == rejected.shape == (7, 2)
+        np.testing.assert_allclose(chosen, direct[0::2], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(rejected, direct[1::2], rtol=0, atol=1e-5)
     assert not np.allclose(chosen[:, 0], chosen[:, 1])  # two different models
+    with pytest.raises(ValueError, match="batch_size"):
+        score_sequences(rm, seqs, batch_size=0)
+
+    # Through the CLI (--batch-size): the annotated strength is the mean of the direct margins.
+    from csft_data.cli import main
+
+    out = tmp_path / "selected.jsonl"
+    argv = ["train", "select-prefs", str(pairs), "-o", str(out), "--reward-model",
+            str(folders[0]), "--reward-model", str(folders[1]), "--template", "qwen",
+            "--cutoff-len", "160", "--batch-size", "5", "--q-low", "0", "--q-high", "0",
+            "--annotate"]  # fmt: skip
+    assert main(argv) == 0
+    got = [json.loads(x)["preference_mean"] for x in out.read_text("utf-8").splitlines()]
+    np.testing.assert_allclose(got, (direct[0::2] - direct[1::2]).mean(axis=1), atol=1e-5)

@@ -200,7 +200,13 @@ def cmd_judge(args: argparse.Namespace) -> int:
         if not args.judge_name:
             raise ConfigError("--judge-url needs --judge-name (the model name of the endpoint)")
         fn = jd.openai_judge(
-            args.judge_url, args.judge_name, api_key=jd.api_key_from_env(args.api_key_env)
+            args.judge_url,
+            args.judge_name,
+            api_key=jd.api_key_from_env(args.api_key_env),
+            timeout=args.timeout,
+            concurrency=args.concurrency,
+            retries=args.retries,
+            backoff=args.backoff,
         )
     else:
         from csft_train.evaluate.engine import load_model
@@ -286,6 +292,24 @@ def add_eval_parsers(ev: Any) -> None:
     j.add_argument("--judge-url", help="OpenAI-compatible base URL (…/v1)")
     j.add_argument("--judge-name", help="model name at --judge-url")
     j.add_argument("--api-key-env", help="environment variable holding the API key")
+    j.add_argument(
+        "--concurrency", type=int, default=4, help="--judge-url requests at a time (default 4)"
+    )
+    j.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        help="--judge-url: more tries after HTTP 429/5xx, connection errors, timeouts (default 3)",
+    )
+    j.add_argument(
+        "--backoff",
+        type=float,
+        default=1.0,
+        help="--judge-url: seconds before the first retry, doubled for each next (default 1)",
+    )
+    j.add_argument(
+        "--timeout", type=float, default=120.0, help="--judge-url: seconds per request (120)"
+    )
     j.add_argument("--template", default="auto")
     j.add_argument("--system")
     j.add_argument("--batch-size", type=int, default=4)

@@ -15,7 +15,9 @@ index), ``{"scores_chosen": [r_1..r_M], "scores_rejected": [r_1..r_M]}`` (the
 ``chosen_score_list``/``rejected_score_list`` names of ``fnlp/hh-rlhf-strength-cleaned`` are read
 too), or from local reward models (``AutoModelForSequenceClassification`` folders with a
 ``tokenizer.json``; prompt + response encoded with the chat template, the score is logit 0 at the
-last token, one sequence at a time so no padding convention is involved).
+position the model pools when it is given the sequence alone). Sequences are scored in batches
+sorted by length and right-padded (see :func:`score_sequences` for why the scores equal the
+one-at-a-time ones).
 """
 
 from __future__ import annotations
@@ -91,6 +93,63 @@ def read_scores(path: str | Path, n: int) -> tuple[FloatArray, FloatArray]:
     return np.array(chosen, dtype=np.float64), np.array(rejected, dtype=np.float64)
 
 
+def _pad_id(own: int | None, seqs: Sequence[npt.NDArray[Any]]) -> int:
+    """The id a batch is right-padded with: the model's own ``pad_token_id``, else the smallest
+    id that ends none of the batch's sequences (see :func:`score_sequences`)."""
+    if own is not None:
+        return int(own)
+    last = {int(s[-1]) for s in seqs}
+    return next(i for i in range(len(last) + 1) if i not in last)
+
+
+def score_sequences(
+    model: Any, seqs: Sequence[npt.NDArray[Any]], *, batch_size: int = 8
+) -> FloatArray:
+    """Logit 0 of a sequence-classification ``model`` for each id sequence, in batches of
+    ``batch_size`` (sorted by length, longest first, right-padded with an attention mask).
+
+    transformers' ``…ForSequenceClassification`` pools the rightmost position whose id is not
+    ``config.pad_token_id`` (the last position when that is ``None``, which it allows for a
+    batch of one only). Right padding appends pad ids only, so with the model's own pad id the
+    rightmost non-pad position of a padded row is the one of the sequence alone, even when the
+    sequence itself ends with that id. A model without a pad id pools the last token; the pad id
+    set for a batch (and reset afterwards) is then one that ends none of its sequences, so the
+    last real token is still the rightmost non-pad one. Padded keys are masked and, for a causal
+    model, come after every real position, so the real positions see exactly what they see alone
+    (up to float rounding)."""
+    import torch
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if any(len(s) == 0 for s in seqs):
+        raise ValueError("cannot score an empty sequence")
+    text_config = model.config.get_text_config()
+    own = text_config.pad_token_id
+    dev = next(model.parameters()).device
+    out = np.zeros(len(seqs), dtype=np.float64)
+    order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                pad = _pad_id(own, [seqs[i] for i in rows])
+                text_config.pad_token_id = pad
+                width = len(seqs[rows[0]])
+                ids = torch.full((len(rows), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for b, i in enumerate(rows):
+                    n = len(seqs[i])
+                    ids[b, :n] = torch.from_numpy(np.asarray(seqs[i], dtype=np.int64))
+                    mask[b, :n] = 1
+                logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
+                scores = logits[:, 0].float().cpu().numpy()
+                for b, i in enumerate(rows):
+                    out[i] = float(scores[b])
+    finally:
+        text_config.pad_token_id = own
+    return out
+
+
 def score_with_models(
     data: str | Path,
     models: Sequence[str | Path],
@@ -98,8 +157,10 @@ def score_with_models(
     template: str,
     cutoff_len: int,
     device: str = "auto",
+    batch_size: int = 8,
 ) -> tuple[FloatArray, FloatArray]:
-    """[N, M] scores of every pair by each local reward model."""
+    """[N, M] scores of every pair by each local reward model (prompt + chosen and prompt +
+    rejected scored by :func:`score_sequences` in batches of ``batch_size``)."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
@@ -113,20 +174,17 @@ def score_with_models(
     for folder in models:
         tok = Path(folder) / "tokenizer.json"
         enc = csft_data.encode_pairwise(data, tok, template=template, cutoff_len=cutoff_len)
+        seqs: list[npt.NDArray[Any]] = []
+        for k in range(len(enc)):
+            p, c, r = enc.pair(k)
+            seqs += [np.concatenate([p, c]), np.concatenate([p, r])]
         rm = AutoModelForSequenceClassification.from_pretrained(
             str(folder), local_files_only=True
         ).to(dev)
         rm.eval()
-        sc = np.zeros(len(enc))
-        sr = np.zeros(len(enc))
-        with torch.no_grad():
-            for k in range(len(enc)):
-                p, c, r = enc.pair(k)
-                for out, resp in ((sc, c), (sr, r)):
-                    ids = torch.from_numpy(np.concatenate([p, resp]).astype(np.int64))[None]
-                    out[k] = float(rm(input_ids=ids.to(dev)).logits[0, 0])
-        cols_c.append(sc)
-        cols_r.append(sr)
+        scores = score_sequences(rm, seqs, batch_size=batch_size)
+        cols_c.append(scores[0::2])
+        cols_r.append(scores[1::2])
         del rm
     return np.stack(cols_c, axis=1), np.stack(cols_r, axis=1)
 
@@ -173,6 +231,7 @@ def select_prefs(
     annotate: bool = False,
     stats: str | Path | None = None,
     histogram: str | Path | None = None,
+    batch_size: int = 8,
 ) -> dict[str, Any]:
     """Selects the pairs of ``data`` (see the module comment); returns the stats."""
     records = _records(data)
@@ -187,7 +246,9 @@ def select_prefs(
     if scores is not None:
         sc, sr = read_scores(scores, len(records))
     else:
-        sc, sr = score_with_models(data, models, template=template, cutoff_len=cutoff_len)
+        sc, sr = score_with_models(
+            data, models, template=template, cutoff_len=cutoff_len, batch_size=batch_size
+        )
     mu, sigma = strength(sc, sr)
     swap, drop = select(mu, q_low, q_high)
     swap_set, drop_set = set(swap.tolist()), set(drop.tolist())

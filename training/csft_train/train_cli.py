@@ -104,6 +104,7 @@ def _select_prefs(args: argparse.Namespace) -> int:
         template=args.template,
         cutoff_len=args.cutoff_len,
         annotate=args.annotate,
+        batch_size=args.batch_size,
         stats=args.stats or f"{args.output}.stats.json",
         histogram=args.histogram or f"{args.output}.strength.png",
     )
@@ -157,6 +158,12 @@ def add_train_parsers(tr: Any) -> None:
     p.add_argument("--q-high", type=float, default=0.1, help="share to drop (strongest, 0.1)")
     p.add_argument("--template", default="intern2", help="chat template for reward models")
     p.add_argument("--cutoff-len", type=int, default=1024)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="sequences per reward-model forward (sorted by length, right-padded; default 8)",
+    )
     p.add_argument("--annotate", action="store_true", help="add preference_mean/_std fields")
     p.add_argument("--stats", help="stats JSON (default OUTPUT.stats.json)")
     p.add_argument("--histogram", help="PNG histogram (default OUTPUT.strength.png)")

@@ -4,20 +4,28 @@ bias of pairwise judging); two systems are compared by their scores afterwards.
 
 The judge is a local model folder (greedy generation) or an OpenAI-compatible chat-completions
 endpoint given by the user (``--judge-url``, called with ``urllib``: no extra dependency; the key,
-if any, comes from the environment variable named by ``--api-key-env``). Nothing is called unless
-the user runs ``eval judge``.
+if any, comes from the environment variable named by ``--api-key-env``). Requests run
+``concurrency`` at a time; transient failures (HTTP 429 and 5xx, refused or dropped connections,
+timeouts) are retried with exponential backoff; a request that fails for good stops the run with
+a :class:`JudgeError` naming the URL, the item and the reply. Nothing is called unless the user
+runs ``eval judge``.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import random
 import re
+import threading
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from csft_data._core import ConfigError
+from csft_data._core import ConfigError, CsftDataError
 
 #: The rubric; ``{question}``, ``{answer}`` and ``{reference_block}`` are filled in.
 RUBRIC = (
@@ -58,6 +66,94 @@ def parse_score(text: str) -> float | None:
     return None
 
 
+class JudgeError(CsftDataError):
+    """A judge request that failed for good: ``url``, the 0-based ``index`` of the item (and its
+    ``item_id`` once :func:`judge_answers` knows it), ``reason`` (HTTP status and reply excerpt,
+    or the connection error) and the number of ``attempts`` made."""
+
+    def __init__(
+        self, url: str, index: int, reason: str, attempts: int, item_id: Any = None
+    ) -> None:
+        self.url, self.index, self.reason = url, index, reason
+        self.attempts, self.item_id = attempts, item_id
+        where = f"item {index}" + (f" (id {item_id!r})" if item_id is not None else "")
+        tries = f"{attempts} attempt" + ("s" if attempts != 1 else "")
+        super().__init__(f"judge request to {url} failed for {where}: {reason} (after {tries})")
+
+    def with_item_id(self, item_id: Any) -> JudgeError:
+        return JudgeError(self.url, self.index, self.reason, self.attempts, item_id)
+
+
+class _Transient(Exception):
+    """A failure worth another attempt; ``wait`` is the server's Retry-After, if any."""
+
+    def __init__(self, reason: str, wait: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.wait = reason, wait
+
+
+class _Stopped(Exception):
+    """Another request failed for good: this one gives up without trying again."""
+
+
+class _Permanent(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_EXCERPT = 300
+
+
+def _excerpt(raw: bytes | str) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    text = " ".join(text.split())
+    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:  # an HTTP date: fall back to the backoff
+        return None
+
+
+def _post_once(url: str, body: bytes, headers: dict[str, str], timeout: float) -> str:
+    """One request; the reply's message content, or :class:`_Transient`/:class:`_Permanent`."""
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        try:
+            detail = _excerpt(e.read())
+        except (OSError, http.client.HTTPException):
+            detail = ""
+        reason = f"HTTP {e.code} {e.reason}" + (f": {detail}" if detail else "")
+        if e.code == 429 or e.code >= 500:
+            raise _Transient(reason, _retry_after(e.headers)) from e
+        raise _Permanent(reason) from e
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, TimeoutError):
+            raise _Transient(f"no reply within {timeout:g} s") from e
+        raise _Transient(f"connection failed: {e.reason}") from e
+    except TimeoutError as e:  # socket.timeout while reading the reply
+        raise _Transient(f"no reply within {timeout:g} s") from e
+    except (OSError, http.client.HTTPException) as e:  # reset, dropped, TLS, …
+        raise _Transient(f"connection failed: {type(e).__name__}: {e}") from e
+    try:
+        reply = json.loads(raw.decode("utf-8"))
+        content = reply["choices"][0]["message"]["content"]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, IndexError, TypeError) as e:
+        raise _Permanent(f"HTTP {status}: unexpected reply {_excerpt(raw)}") from e
+    if content is None:  # e.g. a reasoning model that spent max_tokens before answering
+        return ""
+    if not isinstance(content, str):
+        raise _Permanent(f"HTTP {status}: unexpected reply {_excerpt(raw)}")
+    return content
+
+
 def openai_judge(
     base_url: str,
     model: str,
@@ -65,33 +161,88 @@ def openai_judge(
     api_key: str | None = None,
     timeout: float = 120.0,
     max_tokens: int = 256,
+    concurrency: int = 4,
+    retries: int = 3,
+    backoff: float = 1.0,
+    max_backoff: float = 60.0,
 ) -> JudgeFn:
     """A :data:`JudgeFn` calling ``{base_url}/chat/completions`` (temperature 0), one request
-    per prompt."""
+    per prompt, ``concurrency`` requests at a time; replies come back in prompt order.
+
+    A request failing with HTTP 429 or 5xx, a refused or dropped connection or no reply within
+    ``timeout`` seconds is tried again up to ``retries`` more times, after ``backoff``·2^k seconds
+    (k = 0, 1, …; the server's ``Retry-After`` when longer; at most ``max_backoff``; up to 25%
+    jitter). Other HTTP errors (400, 401, 404, …) and malformed replies are not retried. A
+    request that fails for good raises :class:`JudgeError` (the lowest item index among the
+    failures) once the requests in flight have ended; no request is sent or retried after it."""
+    if concurrency < 1:
+        raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
+    if retries < 0:
+        raise ConfigError(f"retries must be 0 or more, got {retries}")
+    if backoff < 0 or max_backoff < 0 or timeout <= 0:
+        raise ConfigError("backoff and max_backoff must be 0 or more and timeout positive")
     url = base_url.rstrip("/") + "/chat/completions"
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+
+    def ask(index: int, prompt: str, stop: threading.Event) -> str:
+        body = json.dumps(
+            {
+                "model": model,
+                "messages": [{"role": "user", "content": prompt}],
+                "temperature": 0,
+                "max_tokens": max_tokens,
+            }
+        ).encode("utf-8")
+        for attempt in range(1, retries + 2):
+            if stop.is_set():
+                raise _Stopped
+            try:
+                return _post_once(url, body, headers, timeout)
+            except _Permanent as e:
+                raise JudgeError(url, index, e.reason, attempt) from e.__cause__
+            except _Transient as e:
+                if attempt > retries:
+                    raise JudgeError(url, index, e.reason, attempt) from e.__cause__
+                delay = backoff * 2 ** (attempt - 1) * (1 + random.random() / 4)
+                if e.wait is not None:
+                    delay = max(delay, e.wait)
+                stop.wait(min(delay, max_backoff))
+        raise AssertionError("unreachable")
+
+    def ask_or_stop(index: int, prompt: str, stop: threading.Event) -> str:
+        try:
+            return ask(index, prompt, stop)
+        except _Stopped:
+            raise
+        except BaseException:
+            stop.set()  # before this worker takes the next prompt
+            raise
 
     def run(prompts: list[str]) -> list[str]:
-        out = []
-        for p in prompts:
-            body = json.dumps(
-                {
-                    "model": model,
-                    "messages": [{"role": "user", "content": p}],
-                    "temperature": 0,
-                    "max_tokens": max_tokens,
-                }
-            ).encode("utf-8")
-            headers = {"Content-Type": "application/json"}
-            if api_key:
-                headers["Authorization"] = f"Bearer {api_key}"
-            req = urllib.request.Request(url, data=body, headers=headers, method="POST")
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                reply = json.loads(resp.read().decode("utf-8"))
-            try:
-                out.append(str(reply["choices"][0]["message"]["content"]))
-            except (KeyError, IndexError, TypeError):
-                raise ConfigError(f"{url}: unexpected reply {str(reply)[:200]}") from None
-        return out
+        if not prompts:
+            return []
+        stop = threading.Event()
+        pool = ThreadPoolExecutor(max_workers=min(concurrency, len(prompts)))
+        try:
+            futures: list[Future[str]] = [
+                pool.submit(ask_or_stop, i, p, stop) for i, p in enumerate(prompts)
+            ]
+            _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            if pending:  # a failure: send nothing more, let the requests in flight end
+                stop.set()
+                for f in pending:
+                    f.cancel()
+                wait([f for f in futures if not f.cancelled()])
+            errors = [f.exception() for f in futures if not f.cancelled()]
+            for err in errors:
+                if err is not None and not isinstance(err, _Stopped):
+                    raise err  # the lowest-index failure
+            return [f.result() for f in futures]
+        finally:
+            stop.set()  # also on Ctrl-C: no more retries
+            pool.shutdown(wait=False, cancel_futures=True)
 
     return run
 
@@ -127,7 +278,12 @@ def judge_answers(
     prompts = [
         judge_prompt(str(i["question"]), str(i["answer"]), i.get("reference")) for i in items
     ]
-    replies = judge(prompts)
+    try:
+        replies = judge(prompts)
+    except JudgeError as e:
+        if e.item_id is None and 0 <= e.index < len(items) and items[e.index].get("id") is not None:
+            raise e.with_item_id(items[e.index].get("id")) from e
+        raise
     if len(replies) != len(prompts):
         raise ConfigError(f"the judge gave {len(replies)} replies for {len(prompts)} answers")
     rows: list[dict[str, Any]] = []
