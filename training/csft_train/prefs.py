@@ -174,6 +174,10 @@ def score_with_models(
     for folder in models:
         tok = Path(folder) / "tokenizer.json"
         enc = csft_data.encode_pairwise(data, tok, template=template, cutoff_len=cutoff_len)
+        got = enc.indices.tolist()
+        if got != list(range(len(got))):
+            first = next(i for i, k in enumerate([*got, -1]) if k != i)
+            raise ValueError(f"{data}: record {first} could not be encoded for scoring ({folder})")
         seqs: list[npt.NDArray[Any]] = []
         for k in range(len(enc)):
             p, c, r = enc.pair(k)
@@ -249,6 +253,8 @@ def select_prefs(
         sc, sr = score_with_models(
             data, models, template=template, cutoff_len=cutoff_len, batch_size=batch_size
         )
+    if len(sc) != len(records):
+        raise ValueError(f"{data}: {len(records)} records but {len(sc)} scored pairs")
     mu, sigma = strength(sc, sr)
     swap, drop = select(mu, q_low, q_high)
     swap_set, drop_set = set(swap.tolist()), set(drop.tolist())
