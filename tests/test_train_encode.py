@@ -207,3 +207,13 @@ def test_pairwise_shares_prompt_ids(tok_json: Path) -> None:
     assert (labels[: len(p)] == -100).all() and (labels[len(p) :] != -100).all()
     with pytest.raises(cd.ParseError, match="record 2"):
         cd.encode_pairwise(recs, tok_json, template="qwen")
+
+
+def test_template_tokens_name_the_usual_bos_eos_and_system() -> None:
+    qwen = cd.template_tokens("qwen")
+    assert qwen["eos_token"] == "<|im_end|>" and qwen["bos_token"] is None
+    assert qwen["default_system"].startswith("You are Qwen")
+    assert qwen["default_system"] == QWEN_SYSTEM
+    assert cd.template_tokens("llama3")["eos_token"] == "<|eot_id|>"
+    with pytest.raises(cd.ConfigError, match="nope"):
+        cd.template_tokens("nope")

@@ -256,6 +256,14 @@ def test_cli_sft_end_to_end_and_config_errors(
     for name in ("metrics.jsonl", "metrics.json", "config.toml", "final/config.json"):
         assert (run / name).is_file(), name
     assert (run / "checkpoint-4" / "optimizer.pt").is_file()
+    # final/ loads as it is, for csft-data eval: the tokenizer is exactly the model's vocabulary
+    # (the model folder had no tokenizer_config.json, so transformers' Qwen2 class would add its
+    # default <|endoftext|>), with the qwen template's EOS, which also pads.
+    from csft_train.evaluate.engine import load_model
+
+    model, tok = load_model(run / "final", device="cpu")
+    assert len(tok) == model.config.vocab_size
+    assert tok.eos_token == tok.pad_token == "<|im_end|>"
     bad = tables(assets, tmp_path / "bad")
     bad["train"]["learning_rte"] = 1e-5
     assert main(["train", "sft", str(write_config(tmp_path / "bad.toml", bad))]) == 2

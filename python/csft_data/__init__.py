@@ -29,6 +29,7 @@ from csft_data.lengths import (
     encode_pairwise,
     encode_supervised,
     template_names,
+    template_tokens,
     token_lengths,
 )
 from csft_data.normalize import NormalizeSummary, normalize_file
@@ -69,6 +70,7 @@ __all__ = [
     "rouge_l",
     "score_files",
     "template_names",
+    "template_tokens",
     "token_lengths",
     "win_tie_loss",
 ]

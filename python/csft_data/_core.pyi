@@ -32,6 +32,7 @@ __all__ = [
     "rouge_l",
     "rouge_tokens",
     "template_names",
+    "template_tokens",
     "token_lengths",
 ]
 
@@ -217,6 +218,7 @@ class TokenCounter:
     def count(self, texts: list[str]) -> bytes: ...
 
 def template_names() -> list[str]: ...
+def template_tokens(name: str) -> dict[str, Any]: ...
 def token_lengths(
     inputs: list[tuple[PathLike[str] | str, str]],
     tokenizer: TokenCounter,

@@ -39,6 +39,12 @@ def template_names() -> list[str]:
     return _core.template_names()
 
 
+def template_tokens(name: str) -> dict[str, Any]:
+    """A built-in template's usual token names and default system prompt:
+    ``{"bos_token": str | None, "eos_token": str | None, "default_system": str}``."""
+    return _core.template_tokens(name)
+
+
 def _counter(tokenizer: str | Path | TokenCounter) -> TokenCounter:
     if isinstance(tokenizer, TokenCounter):
         return tokenizer

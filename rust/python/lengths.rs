@@ -72,6 +72,18 @@ pub fn template_names() -> Vec<&'static str> {
     TEMPLATE_NAMES.to_vec()
 }
 
+/// A built-in template's usual BOS / EOS token names and default system prompt:
+/// `{"bos_token": str | None, "eos_token": str | None, "default_system": str}`.
+#[pyfunction]
+pub fn template_tokens(py: Python<'_>, name: &str) -> PyResult<Py<PyDict>> {
+    let t = Template::builtin(name).py_err()?;
+    let d = PyDict::new(py);
+    d.set_item("bos_token", t.bos_token)?;
+    d.set_item("eos_token", t.eos_token)?;
+    d.set_item("default_system", t.default_system)?;
+    Ok(d.unbind())
+}
+
 fn source_json(s: &SourceLengths) -> Value {
     let share = |n: u64| {
         if s.counted == 0 {

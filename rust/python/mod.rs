@@ -31,6 +31,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decontam::decontaminate_files, m)?)?;
     m.add_class::<lengths::PyTokenCounter>()?;
     m.add_function(wrap_pyfunction!(lengths::template_names, m)?)?;
+    m.add_function(wrap_pyfunction!(lengths::template_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(lengths::token_lengths, m)?)?;
     m.add_function(wrap_pyfunction!(lengths::encode_supervised, m)?)?;
     m.add_function(wrap_pyfunction!(lengths::encode_pairwise, m)?)?;

@@ -390,10 +390,26 @@ class Loop:
         return {"steps": total, "final": last}
 
 
+#: Tokenizer files of the model folder copied into ``final/`` (``tokenizer.json`` comes from
+#: ``[model] tokenizer``, the one the data was encoded with).
+_TOKENIZER_FILES = (
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "tokenizer.model",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+    "chat_template.jinja",
+    "chat_template.json",
+)
+
+
 def save_final(cfg: Config, model: Any, out_dir: Path, dtype: torch.dtype) -> Path:
     """``save_pretrained`` into ``out_dir/final`` (LoRA adapters merged) in ``dtype`` (the
     precision's frozen dtype: bf16 from a mixed-precision run, not the fp32 master copy), with
-    the tokenizer.json beside it. The model is changed in place: call it last."""
+    the tokenizer beside it, so that ``AutoTokenizer`` and ``csft-data eval`` load the folder as
+    it is. The model is changed in place: call it last."""
     final = out_dir / "final"
     to_save = model
     if hasattr(model, "merge_and_unload"):
@@ -403,11 +419,41 @@ def save_final(cfg: Config, model: Any, out_dir: Path, dtype: torch.dtype) -> Pa
     tok = Path(cfg.model.tokenizer)
     if tok.is_file():
         shutil.copy2(tok, final / "tokenizer.json")
-    for name in ("tokenizer_config.json", "special_tokens_map.json"):
-        src = Path(cfg.model.path) / name
-        if src.is_file():
-            shutil.copy2(src, final / name)
+    src = Path(cfg.model.path)
+    for name in _TOKENIZER_FILES:
+        if (src / name).is_file():
+            shutil.copy2(src / name, final / name)
+    for extra in src.glob("*.tiktoken"):
+        shutil.copy2(extra, final / extra.name)
+    if not (final / "tokenizer_config.json").is_file() and tok.is_file():
+        write_json(final / "tokenizer_config.json", _minimal_tokenizer_config(cfg, tok))
     return final
+
+
+def _minimal_tokenizer_config(cfg: Config, tokenizer_json: Path) -> dict[str, Any]:
+    """For a model folder without a ``tokenizer_config.json``: ``tokenizer.json``'s own
+    vocabulary with the run's BOS/EOS names (``[model]`` or the template's) where it has them,
+    the EOS as padding, and every other special token named ``None``, so that a model-specific
+    tokenizer class (picked by transformers from ``config.json``) adds no token of its own
+    default that the model has no embedding for."""
+    from tokenizers import Tokenizer
+
+    import csft_data
+
+    vocab = Tokenizer.from_file(str(tokenizer_json))
+    names = csft_data.template_tokens(cfg.model.template)
+
+    def known(name: str | None) -> str | None:
+        return name if name and vocab.token_to_id(name) is not None else None
+
+    eos = known(cfg.model.eos_token or names["eos_token"])
+    return {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": known(cfg.model.bos_token or names["bos_token"]),
+        "eos_token": eos,
+        "pad_token": eos,
+        "unk_token": None,
+    }
 
 
 def write_json(path: Path, value: Any) -> None:
