@@ -264,6 +264,17 @@ def test_cli_sft_end_to_end_and_config_errors(
     model, tok = load_model(run / "final", device="cpu")
     assert len(tok) == model.config.vocab_size
     assert tok.eos_token == tok.pad_token == "<|im_end|>"
+    # ... and is prompted as it was trained: `eval cmb` with the default --template auto
+    # renders with the run's qwen template (the tokenizer itself has no chat_template).
+    from csft_train.evaluate.prompt import chat_renderer
+
+    assert chat_renderer(tok, run / "final").template == "qwen"
+    data = Path(__file__).parent / "data" / "eval"
+    out = tmp_path / "cmb"
+    args = ["eval", "cmb", "--model", str(run / "final"), "--mode", "loglik", "--device", "cpu"]
+    args += ["--questions", str(data / "cmb_test_questions.json"), "--output", str(out)]
+    assert main([*args, "--answers", str(data / "cmb_test_answers.json")]) == 0
+    assert (out / "predictions.json").is_file() and (out / "scores.json").is_file()
     bad = tables(assets, tmp_path / "bad")
     bad["train"]["learning_rte"] = 1e-5
     assert main(["train", "sft", str(write_config(tmp_path / "bad.toml", bad))]) == 2

@@ -22,6 +22,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+#: Written into ``final/`` by training: the chat template (and system prompt) the model was
+#: trained with, which ``csft-data eval --template auto`` then renders with.
+TRAINED_WITH_FILE = "csft_train.json"
+
+
 class ConfigError(ValueError):
     """A config that cannot be used; the message names the file, section and key."""
 

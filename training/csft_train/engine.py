@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from csft_train.config import Config
+from csft_train.config import TRAINED_WITH_FILE, Config
 
 #: (loss sum of a micro-batch, metric sums) for a model and a micro-batch.
 LossFn = Callable[[torch.nn.Module, Any], tuple[torch.Tensor, dict[str, float]]]
@@ -408,8 +408,9 @@ _TOKENIZER_FILES = (
 def save_final(cfg: Config, model: Any, out_dir: Path, dtype: torch.dtype) -> Path:
     """``save_pretrained`` into ``out_dir/final`` (LoRA adapters merged) in ``dtype`` (the
     precision's frozen dtype: bf16 from a mixed-precision run, not the fp32 master copy), with
-    the tokenizer beside it, so that ``AutoTokenizer`` and ``csft-data eval`` load the folder as
-    it is. The model is changed in place: call it last."""
+    the tokenizer beside it and ``csft_train.json`` (the chat template trained with), so that
+    ``AutoTokenizer`` and ``csft-data eval`` load and prompt the folder as it is. The model is
+    changed in place: call it last."""
     final = out_dir / "final"
     to_save = model
     if hasattr(model, "merge_and_unload"):
@@ -427,6 +428,16 @@ def save_final(cfg: Config, model: Any, out_dir: Path, dtype: torch.dtype) -> Pa
         shutil.copy2(extra, final / extra.name)
     if not (final / "tokenizer_config.json").is_file() and tok.is_file():
         write_json(final / "tokenizer_config.json", _minimal_tokenizer_config(cfg, tok))
+    write_json(
+        final / TRAINED_WITH_FILE,
+        {
+            "template": cfg.model.template,
+            "system": cfg.model.system,
+            "bos_token": cfg.model.bos_token,
+            "eos_token": cfg.model.eos_token,
+            "cutoff_len": cfg.data.cutoff_len,
+        },
+    )
     return final
 
 

@@ -35,8 +35,9 @@ def _model_args(p: argparse.ArgumentParser, *, batch: int = 8) -> None:
     p.add_argument(
         "--template",
         default="auto",
-        help="chat template: auto (the tokenizer's chat_template) or a csft_data template "
-        "name (intern2, intern2_v08, qwen, chatml, llama3, default, empty, alpaca)",
+        help="chat template: auto (the one csft-data train recorded in the model folder, else "
+        "the tokenizer's chat_template) or a csft_data template name (intern2, intern2_v08, "
+        "qwen, chatml, llama3, default, empty, alpaca)",
     )
     p.add_argument("--system", help="system prompt (default: the template's; '' for none)")
     p.add_argument("--batch-size", type=int, default=batch)
@@ -75,13 +76,13 @@ def _run_mcqa(args: argparse.Namespace, items: list[Any], bench: str, generic: b
     from csft_train.evaluate.engine import load_model
     from csft_train.evaluate.items import load_cmb
     from csft_train.evaluate.mcqa import McqaConfig, evaluate_mcqa, write_outputs
-    from csft_train.evaluate.prompt import ChatRenderer
+    from csft_train.evaluate.prompt import chat_renderer
 
     if args.limit is not None:
         items = items[: args.limit]
     pool = load_cmb(args.val, require_id=False) if args.val is not None else []
     model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
-    renderer = ChatRenderer(tokenizer, args.template, args.system)
+    renderer = chat_renderer(tokenizer, args.model, args.template, args.system)
     config = McqaConfig(
         mode=args.mode,
         batch_size=args.batch_size,
@@ -129,13 +130,13 @@ def cmd_mcqa(args: argparse.Namespace) -> int:
 def cmd_memorization(args: argparse.Namespace) -> int:
     from csft_train.evaluate import memorization as mem
     from csft_train.evaluate.engine import load_model
-    from csft_train.evaluate.prompt import ChatRenderer
+    from csft_train.evaluate.prompt import chat_renderer
 
     records = mem.load_training_records(args.data)
     model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
     renderer = None
     if args.split == "response":
-        renderer = ChatRenderer(tokenizer, args.template, args.system)
+        renderer = chat_renderer(tokenizer, args.model, args.template, args.system)
     samples = mem.build_samples(
         records,
         tokenizer,
@@ -210,13 +211,13 @@ def cmd_judge(args: argparse.Namespace) -> int:
         )
     else:
         from csft_train.evaluate.engine import load_model
-        from csft_train.evaluate.prompt import ChatRenderer
+        from csft_train.evaluate.prompt import chat_renderer
 
         model, tokenizer = load_model(args.judge_model, device=args.device, dtype=args.dtype)
         fn = jd.local_judge(
             model,
             tokenizer,
-            ChatRenderer(tokenizer, args.template, args.system),
+            chat_renderer(tokenizer, args.judge_model, args.template, args.system),
             batch_size=args.batch_size,
         )
     rows, summary = jd.judge_answers(items, fn)

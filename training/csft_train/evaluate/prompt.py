@@ -15,18 +15,22 @@ of the item (e.g. ``CMMLU``/``clinical_knowledge``) unless ``generic`` is chosen
 exam sentence: ``以下是一道{question_type}，不需要做任何分析和解释，直接输出答案选项。``.
 
 The conversation is rendered by a LLaMA-Factory template of csft_data (``intern2``, ``qwen``,
-...) or, with ``template="auto"``, by the tokenizer's own ``chat_template``.
+...) or, with ``template="auto"``, by the template a ``csft-data train`` run recorded in the model
+folder (``csft_train.json``), else by the tokenizer's own ``chat_template``.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from csft_data import _core
 from csft_data._core import ConfigError
+from csft_train.config import TRAINED_WITH_FILE
 from csft_train.evaluate.items import McqaItem
 
 OptionFilter = Literal["official", "nonempty"]
@@ -127,7 +131,8 @@ class ChatRenderer:
         if self.template == "auto":
             if not getattr(self.tokenizer, "chat_template", None):
                 raise ConfigError(
-                    "the tokenizer has no chat_template: give a template name ("
+                    "the model folder records no training template and the tokenizer has no "
+                    "chat_template: give a template name ("
                     + ", ".join(_core.template_names())
                     + ")"
                 )
@@ -156,3 +161,22 @@ class ChatRenderer:
             bos_token=getattr(self.tokenizer, "bos_token", None),
             eos_token=getattr(self.tokenizer, "eos_token", None),
         )
+
+
+def chat_renderer(
+    tokenizer: Any, model_dir: str | Path, template: str = "auto", system: str | None = None
+) -> ChatRenderer:
+    """The renderer for a model folder. ``auto`` takes the template (and system prompt, unless
+    ``system`` is given) that ``csft-data train`` recorded in ``model_dir/csft_train.json``: a
+    fine-tuned model is prompted as it was trained, whatever chat template its base tokenizer
+    carries. Without that file ``auto`` is the tokenizer's ``chat_template``."""
+    record = Path(model_dir) / TRAINED_WITH_FILE
+    if template == "auto" and record.is_file():
+        try:
+            trained = json.loads(record.read_text("utf-8"))
+            template = str(trained["template"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"{record}: not a csft-train record ({e})") from None
+        if system is None:
+            system = trained.get("system")
+    return ChatRenderer(tokenizer, template, system)
