@@ -21,9 +21,9 @@ folder (``csft_train.json``), else by the tokenizer's own ``chat_template``.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
