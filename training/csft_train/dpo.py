@@ -15,10 +15,9 @@ optimizer, as in the paper's DPO runs.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from csft_train.config import Config, config_to_dict, dump_toml
+from csft_train.config import Config
 
 
 def _disable_dropout(model: Any) -> None:
@@ -40,12 +39,7 @@ def train_dpo(cfg: Config) -> dict[str, Any]:
     from csft_train import data as D
     from csft_train import engine as E
 
-    E.seed_everything(cfg.train.seed)
-    out_dir = Path(cfg.train.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.toml").write_text(dump_toml(config_to_dict(cfg)), encoding="utf-8")
-    device = E.pick_device(cfg)
-    prec = E.pick_precision(cfg, device)
+    out_dir, device, prec = E.start_run(cfg)
     pairs = D.load_pairs(cfg)
     lengths = pairs.lengths
     bs = cfg.train.per_device_batch_size
@@ -62,9 +56,8 @@ def train_dpo(cfg: Config) -> dict[str, Any]:
             2 * len(pairs.prompt[i]) + len(pairs.chosen[i]) + len(pairs.rejected[i]) for i in mb
         ),
     )
-    load_dtype = prec.frozen if cfg.lora.enabled else prec.master
-    model = E.load_model(cfg, cfg.model.path, device, load_dtype)
-    _disable_dropout(model)
+    model = E.load_policy(cfg, device, prec)
+    _disable_dropout(model)  # LoRA's dropout too, as trl's disable_dropout
     # The reference: ``[dpo] ref_model``; else the initial policy, which is, with LoRA, the
     # policy with its adapters disabled; with ``precompute_ref``, the policy itself before its
     # first update (no second copy is loaded); otherwise a frozen copy in the policy's dtype.
@@ -76,11 +69,6 @@ def train_dpo(cfg: Config) -> dict[str, Any]:
     if ref is not None:
         _disable_dropout(ref)
         ref.eval().requires_grad_(False)
-    if cfg.lora.enabled:
-        from csft_train.lora import apply_lora
-
-        model = apply_lora(cfg, model)
-    E.cast_trainable(model, prec.master)
 
     def ref_forward(net: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         out = net(

@@ -144,6 +144,34 @@ def load_model(cfg: Config, path: str, device: torch.device, dtype: torch.dtype)
     return model
 
 
+def start_run(cfg: Config) -> tuple[Path, torch.device, Precision]:
+    """The first steps of every training command: seed, make ``output_dir`` with the config as
+    run (``config.toml``) in it, pick the device and the precision."""
+    from csft_train.config import config_to_dict, dump_toml
+
+    seed_everything(cfg.train.seed)
+    out_dir = Path(cfg.train.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.toml").write_text(dump_toml(config_to_dict(cfg)), encoding="utf-8")
+    device = pick_device(cfg)
+    return out_dir, device, pick_precision(cfg, device)
+
+
+def load_policy(cfg: Config, device: torch.device, prec: Precision) -> Any:
+    """The model to train: for full fine-tuning every weight is loaded straight into the master
+    dtype; with LoRA the base stays frozen in the (smaller) frozen dtype and only the adapters
+    are trained, in the master dtype."""
+    model = load_model(
+        cfg, cfg.model.path, device, prec.frozen if cfg.lora.enabled else prec.master
+    )
+    if cfg.lora.enabled:
+        from csft_train.lora import apply_lora
+
+        model = apply_lora(cfg, model)
+    cast_trainable(model, prec.master)
+    return model
+
+
 def make_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
     from transformers import get_scheduler
 

@@ -9,10 +9,9 @@ config as run) into ``[train] output_dir``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from csft_train.config import Config, config_to_dict, dump_toml
+from csft_train.config import Config
 
 
 def train_sft(cfg: Config) -> dict[str, Any]:
@@ -22,12 +21,7 @@ def train_sft(cfg: Config) -> dict[str, Any]:
     from csft_train import data as D
     from csft_train import engine as E
 
-    E.seed_everything(cfg.train.seed)
-    out_dir = Path(cfg.train.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.toml").write_text(dump_toml(config_to_dict(cfg)), encoding="utf-8")
-    device = E.pick_device(cfg)
-    prec = E.pick_precision(cfg, device)
+    out_dir, device, prec = E.start_run(cfg)
     sft = D.load_sft(cfg)
     lengths = sft.lengths
     capacity = cfg.data.cutoff_len if cfg.data.packing else 0
@@ -48,15 +42,7 @@ def train_sft(cfg: Config) -> dict[str, Any]:
         norm=lambda mb: D.trained_tokens(sft, mb),
         tokens=lambda mb: sum(int(lengths[i]) for row in mb for i in row),
     )
-    # Full fine-tuning trains every weight: load them straight into the master dtype. With LoRA
-    # the base stays frozen in the (smaller) frozen dtype and only the adapters are upcast.
-    load_dtype = prec.frozen if cfg.lora.enabled else prec.master
-    model = E.load_model(cfg, cfg.model.path, device, load_dtype)
-    if cfg.lora.enabled:
-        from csft_train.lora import apply_lora
-
-        model = apply_lora(cfg, model)
-    E.cast_trainable(model, prec.master)
+    model = E.load_policy(cfg, device, prec)
     E.seed_everything(cfg.train.seed)
     optimizer = E.make_optimizer(cfg, model, cfg.train.learning_rate)
     scheduler = E.make_scheduler(cfg, optimizer, len(plan.steps))
