@@ -2,6 +2,10 @@
 
 Exit codes (as ruff): 0 done and clean; 1 done, but records were rejected (see the quarantine
 file); 2 error (bad input in raise mode, bad option, missing file) — nothing was written.
+
+Before a command that writes runs, :func:`main` checks its files (see :data:`WRITES`): an
+output that is one of its inputs (or another output) is refused, and temporary files that
+killed runs left in the output folders are removed (:func:`csft_data.write.prepare_outputs`).
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +22,14 @@ from csft_data._core import ConfigError, CsftDataError, convert, opencc_configs
 from csft_data.adapters import adapter_names, adapters
 from csft_data.adapters import convert as adapt
 from csft_data.cli_build import add_build_parser
-from csft_data.cli_decontam import add_decontaminate_parser
-from csft_data.cli_eval import add_eval_parser
+from csft_data.cli_decontam import add_decontaminate_parser, cmd_decontaminate, decontaminate_io
+from csft_data.cli_eval import add_eval_parser, cmd_rouge, cmd_score
 from csft_data.cli_train import add_train_parser
 from csft_data.dedup import dedup_files
 from csft_data.demo import run_demo
 from csft_data.lengths import DEFAULT_CUTOFFS, summaries, template_names, token_lengths
 from csft_data.normalize import NormalizeSummary, normalize_file
+from csft_data.write import PathArg, prepare_outputs, quarantine_arg, write_text_atomic
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 OUTPUT_HELP = "format by name: .jsonl (.gz/.zst ok; the default), .json, .csv or .parquet"
@@ -181,9 +186,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty() if args.progress is None else args.progress,
     )
     if args.stats is not None:
-        tmp = args.stats.with_name(f".{args.stats.name}.tmp")
-        tmp.write_text(json.dumps(stats, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(args.stats)
+        write_text_atomic(args.stats, json.dumps(stats, ensure_ascii=False, indent=2) + "\n")
     if args.output_format == "json":
         print(json.dumps(stats, ensure_ascii=False))
     else:
@@ -516,9 +519,95 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What a command reads and writes: (inputs, outputs, other folders it writes into), each path
+#: with its option's name for the error message.
+Files = tuple[list[PathArg], list[PathArg], list[Path]]
+
+
+def _inputs(paths: Sequence[Path | None], what: str = "the input") -> list[PathArg]:
+    return [(what, p) for p in paths]
+
+
+def _normalize_files(args: argparse.Namespace) -> Files:
+    outputs = [
+        ("-o/--output", args.output),
+        quarantine_arg(args.quarantine, args.on_error, args.output),
+    ]
+    return _inputs([args.input]), outputs, []
+
+
+def _demo_files(args: argparse.Namespace) -> Files:
+    out: Path = args.output
+    return [], [("--quarantine", args.quarantine)], [out, out / "adapted", out / "normalized"]
+
+
+def _dedup_files(args: argparse.Namespace) -> Files:
+    outputs = [
+        ("-o/--output", args.output),
+        ("--clusters", args.clusters),
+        ("--stats", args.stats),
+        quarantine_arg(args.quarantine, args.on_error, args.output),
+    ]
+    return _inputs(args.inputs), outputs, []
+
+
+def _lengths_files(args: argparse.Namespace) -> Files:
+    inputs = [*_inputs(args.inputs), ("the --tokenizer file", args.tokenizer)]
+    return inputs, [("--buckets", args.buckets), ("--quarantine", args.quarantine)], []
+
+
+def _adapt_files(args: argparse.Namespace) -> Files:
+    outputs = [
+        ("-o/--output", args.output),
+        quarantine_arg(args.quarantine, args.on_error, args.output),
+    ]
+    return _inputs(args.inputs), outputs, []
+
+
+def _score_files(args: argparse.Namespace) -> Files:
+    inputs = [
+        ("the --predictions file", args.predictions),
+        ("the --answers file", args.answers),
+        ("the --questions file", args.questions),
+    ]
+    return inputs, [("--json", args.json)], []
+
+
+def _rouge_files(args: argparse.Namespace) -> Files:
+    inputs = [
+        ("the --predictions file", args.predictions),
+        ("the --references file", args.references),
+        ("the --against file", args.against),
+    ]
+    return inputs, [("--json", args.json), ("--per-item", args.per_item)], []
+
+
+#: The files of every command that writes, by the function that runs it (``build`` checks its
+#: recipe's files itself, under the lock of its output folder).
+WRITES: dict[Callable[[argparse.Namespace], int], Callable[[argparse.Namespace], Files]] = {
+    cmd_normalize: _normalize_files,
+    cmd_demo: _demo_files,
+    cmd_dedup: _dedup_files,
+    cmd_lengths: _lengths_files,
+    cmd_adapt: _adapt_files,
+    cmd_decontaminate: decontaminate_io,
+    cmd_score: _score_files,
+    cmd_rouge: _rouge_files,
+}
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    files = WRITES.get(args.func)
+    if files is None:
+        return
+    for path in prepare_outputs(*files(args)):
+        print(f"csft-data: removed {path}, left by an interrupted run", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _prepare(args)
         code: int = args.func(args)
         return code
     except (CsftDataError, OSError) as e:

@@ -1,5 +1,6 @@
 """``csft-data build RECIPE -o DIR``: the whole pipeline from a recipe (``--dry-run`` prints the
-plan and runs nothing)."""
+plan and runs nothing). The build and the timings it leaves beside its outputs run under the
+lock of the output folder (see :mod:`csft_data.build.pipeline`)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from csft_data._core import ConfigError
+from csft_data.write import write_text_atomic
 
 EXIT_OK = 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     from csft_data.build import STAGES, build, load_recipe, plan
+    from csft_data.build.pipeline import check_build, output_lock
 
     if (args.recipe is None) == (not args.demo):
         raise ConfigError("give a recipe file, or --demo for the embedded demo recipe")
@@ -44,10 +47,13 @@ def cmd_build(args: argparse.Namespace) -> int:
             tag = " (cached)" if cached else ""
             print(f"[{step}/{len(STAGES) + 1}] {name}{tag}", file=sys.stderr, flush=True)
 
-    result = build(recipe, on_stage=on_stage)
-    timings[str(current[0])] = round(time.perf_counter() - current[1], 3)
-    # Timings vary from run to run, so they stay out of the manifest (byte-identical re-runs).
-    (result.out_dir / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    check_build(recipe)  # before the lock: a refused build creates nothing
+    with output_lock(recipe.out_dir):
+        result = build(recipe, on_stage=on_stage)
+        timings[str(current[0])] = round(time.perf_counter() - current[1], 3)
+        # Timings vary from run to run, so they stay out of the manifest (byte-identical
+        # re-runs).
+        write_text_atomic(result.out_dir / "timings.json", json.dumps(timings, indent=2) + "\n")
     if args.output_format == "json":
         print(json.dumps(result.manifest, ensure_ascii=False))
     else:

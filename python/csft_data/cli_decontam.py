@@ -8,12 +8,24 @@ from pathlib import Path
 from typing import Any
 
 from csft_data.decontam import decontaminate
+from csft_data.write import PathArg, quarantine_arg
 
 EXIT_OK, EXIT_FINDINGS = 0, 1
 
 
 def _names(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def decontaminate_io(
+    args: argparse.Namespace,
+) -> tuple[list[PathArg], list[PathArg], list[Path]]:
+    """The files ``decontaminate`` reads and writes (see ``csft_data.cli.WRITES``)."""
+    inputs: list[PathArg] = [("the input", p) for p in args.inputs]
+    inputs += [("the --eval file", p) for p in args.eval]
+    quarantine = quarantine_arg(args.quarantine, args.on_error, args.output)
+    outputs = [("-o/--output", args.output), ("--report", args.report), quarantine]
+    return inputs, outputs, []
 
 
 def cmd_decontaminate(args: argparse.Namespace) -> int:

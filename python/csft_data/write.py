@@ -6,11 +6,19 @@ for: ``.json`` (one JSON array, records unchanged), ``.parquet`` (columns are th
 records' fields; missing fields are null) or ``.csv`` (flat records only). The final file
 appears atomically (written beside it, then renamed); on failure nothing is left behind.
 Any other name is JSON Lines.
+
+Every command that writes goes through two checks first: :func:`check_outputs` refuses an
+output that is (or resolves to) one of the inputs, or another output, before anything is
+written; :func:`remove_stale_temps` clears the output folders of the temporary files that runs
+killed before they could clean up (``kill -9``, a power cut) left behind. Temporary files are
+named ``.NAME.tmp-PID`` (the Rust writers) or ``.NAME.tmp-PID.jsonl`` / ``.NAME.tmp-PID.part``
+(this module), ``PID`` being the writing process: a file whose process is gone is stale.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,8 +38,132 @@ def output_format(path: str | Path) -> OutputFormat:
     return _BY_SUFFIX.get(Path(path).suffix.lower(), "jsonl")
 
 
+#: A temporary file of a csft-data writer: ``.NAME.tmp-PID``, optionally ``.jsonl``/``.part``.
+TEMP_NAME = re.compile(r"\.(?P<name>.+)\.tmp-(?P<pid>[1-9][0-9]{0,9})(?:\.jsonl|\.part)?")
+
+#: A labelled path of a command line: (what it is, e.g. ``-o/--output``, the path as given).
+PathArg = tuple[str, str | Path | None]
+
+
+def temp_sibling(path: str | Path) -> Path:
+    """The temporary name this process writes ``path`` under (``.NAME.tmp-PID``)."""
+    p = Path(path)
+    return p.with_name(f".{p.name}.tmp-{os.getpid()}")
+
+
 def _hidden_sibling(path: Path, tag: str) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{tag}")
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}.{tag}")
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Writes ``text`` (UTF-8) to ``path`` under a temporary name, then renames it into place."""
+    dest = Path(path)
+    tmp = temp_sibling(dest)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same inode (hard links, symbolic links) or,
+    for names that do not exist yet, the same absolute path once symbolic links, ``.`` and
+    ``..`` are resolved."""
+    try:
+        sa, sb = Path(a).stat(), Path(b).stat()
+    except OSError:
+        pass
+    else:
+        if (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino):
+            return True
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def check_outputs(inputs: Iterable[PathArg], outputs: Iterable[PathArg]) -> None:
+    """Raises :class:`ConfigError`, naming both paths, when an output is one of the inputs
+    (same file, however it is spelled: ``./x``, absolute or relative, a symbolic or hard link)
+    or when two outputs are one file. ``None`` paths (options not given) are skipped. Call it
+    before anything is written."""
+    ins = [(label, Path(p)) for label, p in inputs if p is not None]
+    outs = [(label, Path(p)) for label, p in outputs if p is not None]
+    for k, (label, out) in enumerate(outs):
+        for in_label, src in ins:
+            if same_file(out, src):
+                raise ConfigError(
+                    f"{label} {out} would overwrite {in_label} {src} (the same file, "
+                    f"{src.resolve()}); nothing was written"
+                )
+        for other_label, other in outs[:k]:
+            if same_file(out, other):
+                raise ConfigError(
+                    f"{other_label} {other} and {label} {out} are the same file "
+                    f"({out.resolve()}); nothing was written"
+                )
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (signal 0: no such process → gone; not ours → alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process, or not a pid at all: leave its files alone
+    return True
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Removes, from ``folder`` (not its subfolders), the temporary files of csft-data writers
+    (see :data:`TEMP_NAME`) whose process is gone; returns them. Files of live processes,
+    anything else (other names, folders, links) and a missing folder are left alone."""
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed = []
+    for entry in entries:
+        m = TEMP_NAME.fullmatch(entry.name)
+        if m is None or not entry.is_file(follow_symlinks=False) or pid_alive(int(m["pid"])):
+            continue
+        try:
+            Path(entry.path).unlink()
+        except OSError:
+            continue  # removed meanwhile, or not ours to remove: the run goes on without it
+        removed.append(Path(entry.path))
+    return removed
+
+
+def quarantine_arg(
+    quarantine: str | Path | None, on_error: str, output: str | Path | None
+) -> PathArg:
+    """The quarantine file a command writes: ``quarantine`` (``--quarantine``) or, in skip
+    mode, the default one beside ``output``."""
+    from csft_data.normalize import default_quarantine_path  # (normalize imports this module)
+
+    if quarantine is not None or on_error != "skip" or output is None:
+        return "--quarantine", quarantine
+    return "the default quarantine file", default_quarantine_path(output)
+
+
+def prepare_outputs(
+    inputs: Iterable[PathArg], outputs: Iterable[PathArg], folders: Iterable[str | Path] = ()
+) -> list[Path]:
+    """What a writing command does first: :func:`check_outputs`, then
+    :func:`remove_stale_temps` in every output's folder and in ``folders``; returns the
+    temporary files removed."""
+    outs = [(label, p) for label, p in outputs if p is not None]
+    check_outputs(inputs, outs)
+    seen: set[Path] = set()
+    removed = []
+    for d in [*(Path(p).parent for _, p in outs), *(Path(f) for f in folders)]:
+        key = d.resolve()
+        if key not in seen:
+            seen.add(key)
+            removed += remove_stale_temps(d)
+    return removed
 
 
 @contextmanager

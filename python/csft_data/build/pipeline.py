@@ -7,19 +7,35 @@ split (by dedup cluster and conversation) → write. The final write puts ``trai
 with PNG plots, a dataset card (``README.md``) and the per-record evidence of every removal
 (``removed/``) into the output folder, all-or-nothing: they are written to a staging folder
 first and moved into place only when complete.
+
+A build holds an exclusive lock on its output folder (``<dir>/.lock``, which names the holder)
+from start to end: a second build into the same folder fails at once and touches nothing. The
+lock goes with the process that holds it, however it ends, so a killed build never blocks the
+next one, which clears what the killed one left (staging, half-built stages, temporary files).
+A build refuses an output folder where it would overwrite one of its inputs.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import shutil
-from collections.abc import Callable
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from csft_data import _core
+from csft_data._core import ConfigError
 from csft_data.build.recipe import Recipe, load_recipe
 from csft_data.build.select import choose, mixture_targets, split_labels
 from csft_data.build.stages import (
@@ -33,8 +49,31 @@ from csft_data.build.stages import (
     normalize_stage,
 )
 from csft_data.dedup import dedup_files
+from csft_data.write import PathArg, remove_stale_temps, same_file
 
 STAGES = ("adapt", "normalize", "dedup", "decontaminate", "lengths", "mixture", "split")
+
+#: What a build writes into its output folder (top-level names): an input there would be lost.
+OUTPUT_NAMES = (
+    "train.jsonl",
+    "val.jsonl",
+    "train.parquet",
+    "val.parquet",
+    "dataset_info.json",
+    "manifest.json",
+    "report.html",
+    "plots",
+    "README.md",
+    "removed",
+    "timings.json",
+    ".cache",
+    ".staging",
+    ".lock",
+)
+
+
+class OutputLocked(ConfigError):
+    """Another build is running in the output folder."""
 
 
 @dataclass
@@ -103,7 +142,7 @@ def mixture_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageRe
         "seed": recipe.seed,
         "sources": [[s.name, s.max_records, s.weight, s.style] for s in recipe.sources],
     }
-    return cache.run("mixture", key, work)
+    return cache.run("mixture", key, work, up)
 
 
 def split_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResult:
@@ -140,7 +179,7 @@ def split_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResu
         return {"sources": sources, "split": info}
 
     key = {"up": up.fingerprint, "config": cfg, "seed": recipe.seed, "dedup": recipe.dedup}
-    return cache.run("split", key, work)
+    return cache.run("split", key, work, up)
 
 
 def plan(recipe: Recipe) -> list[str]:
@@ -170,20 +209,20 @@ def plan(recipe: Recipe) -> list[str]:
     return lines
 
 
-def build(
-    recipe: Recipe | str | Path,
-    out_dir: str | Path | None = None,
-    *,
-    on_stage: Callable[[str, bool], None] | None = None,
-) -> BuildResult:
-    """Runs every stage of ``recipe`` (a :class:`Recipe` or a recipe file) and writes the
-    outputs into ``out_dir`` (default: the recipe's ``[output] dir``). Stages whose
-    fingerprint is unchanged are taken from ``<out_dir>/.cache``."""
-    from csft_data.build.outputs import write_outputs
+def recipe_inputs(r: Recipe) -> list[PathArg]:
+    """Every file a build of ``r`` reads, with what it is (for messages)."""
+    files: list[PathArg] = [("the recipe", r.path)]
+    files += [(f"the file of source {s.name!r}", p) for s in r.sources for p in s.paths]
+    files += [("the [decontaminate] eval file", e.path) for e in r.evals]
+    if r.lengths is not None:
+        files.append(("the [lengths] tokenizer", Path(r.lengths["tokenizer"])))
+    return files
 
-    r = recipe if isinstance(recipe, Recipe) else load_recipe(recipe, out_dir)
-    if out_dir is not None and isinstance(recipe, Recipe):
-        r = Recipe(**{**r.__dict__, "out_dir": Path(out_dir)})
+
+def check_build(r: Recipe) -> None:
+    """What a build checks before it writes anything: the sources and evaluation files exist,
+    and the output folder is none of the inputs and would not overwrite one (an input at one
+    of :data:`OUTPUT_NAMES` in it, or under one)."""
     for s in r.sources:
         for p in s.paths:
             if not p.is_file():
@@ -192,19 +231,145 @@ def build(
         if not e.path.is_file():
             raise FileNotFoundError(2, "[decontaminate] eval: no such file", str(e.path))
     out = r.out_dir
-    out.mkdir(parents=True, exist_ok=True)
-    cache = StageCache(out / ".cache", on_stage)
-    results = [adapt_stage(cache, r)]
-    results.append(normalize_stage(cache, r, results[-1]))
-    results.append(dedup_stage(cache, r, results[-1]))
-    results.append(decontaminate_stage(cache, r, results[-1]))
-    results.append(lengths_stage(cache, r, results[-1]))
-    results.append(mixture_stage(cache, r, results[-1]))
-    results.append(split_stage(cache, r, results[-1]))
-    if on_stage is not None:
-        on_stage("write", False)
-    manifest = write_outputs(r, results)
-    _prune_cache(cache.root, {res.dir.name for res in results})
+    for what, given in recipe_inputs(r):
+        if given is None:
+            continue
+        src = Path(given)
+        if same_file(out, src):
+            raise ConfigError(
+                f"output folder {out} would overwrite {what} {src} (the same file, "
+                f"{src.resolve()}); nothing was written"
+            )
+        for name in OUTPUT_NAMES:
+            target = out / name
+            if same_file(src, target) or src.resolve().is_relative_to(target.resolve()):
+                raise ConfigError(
+                    f"output folder {out} would overwrite {what} {src}: the build writes "
+                    f"{target}; nothing was written"
+                )
+
+
+#: Output folders this process holds the lock of: resolved path → (fd, depth, thread).
+_HELD: dict[Path, tuple[int, int, int]] = {}
+
+
+def _holder(fd: int) -> dict[str, Any]:
+    """What the lock file says of its holder (it may be writing it just now: a few tries)."""
+    for _ in range(25):
+        try:
+            info = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+        except (OSError, ValueError):
+            info = None
+        if isinstance(info, dict):
+            return info
+        time.sleep(0.02)
+    return {}
+
+
+@contextmanager
+def output_lock(out: str | Path) -> Iterator[None]:
+    """Holds the exclusive lock of the output folder ``out`` (created if missing): a
+    non-blocking ``flock`` of ``<out>/.lock``, which names the holder (pid, start time,
+    host). Raises :class:`OutputLocked`, naming the holder, when another process (or thread)
+    holds it; re-entrant within one thread. The lock ends with the process, however it ends."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder.resolve()
+    me = threading.get_ident()
+    held = _HELD.get(key)
+    if held is not None and held[2] == me:
+        _HELD[key] = (held[0], held[1] + 1, me)
+        try:
+            yield
+        finally:
+            fd, depth, _ = _HELD[key]
+            _HELD[key] = (fd, depth - 1, me)
+        return
+    path = folder / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        info = _holder(fd)
+        os.close(fd)
+        who = f"pid {info.get('pid', '?')} on {info.get('host', '?')}, started "
+        who += str(info.get("started", "?"))
+        raise OutputLocked(
+            f"{folder}: another build is running in this folder ({who}; lock file {path}); "
+            "wait for it to end or build into another folder"
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        info = {"pid": os.getpid(), "started": started, "host": socket.gethostname()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        _HELD[key] = (fd, 1, me)
+        yield
+    finally:
+        _HELD.pop(key, None)
+        with suppress(OSError):
+            os.ftruncate(fd, 0)  # released: the file names no holder (and builds are identical)
+        os.close(fd)  # closing the last descriptor releases the lock
+
+
+def _clear_leftovers(out: Path) -> list[Path]:
+    """What a killed build left in ``out`` (the lock is held: no build is running there): the
+    staging folder, half-built stages and temporary files of dead processes."""
+    removed = []
+    cache = out / ".cache"
+    leftovers = [out / ".staging"]
+    if cache.is_dir():
+        leftovers += [d for d in cache.iterdir() if d.name.endswith(".partial")]
+    for d in leftovers:
+        if d.is_dir() and not d.is_symlink():
+            shutil.rmtree(d)
+            removed.append(d)
+    return removed + remove_stale_temps(out) + remove_stale_temps(cache)
+
+
+def _print_notice(text: str) -> None:
+    print(f"csft-data: {text}", file=sys.stderr, flush=True)
+
+
+def build(
+    recipe: Recipe | str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    on_stage: Callable[[str, bool], None] | None = None,
+    on_notice: Callable[[str], None] | None = _print_notice,
+) -> BuildResult:
+    """Runs every stage of ``recipe`` (a :class:`Recipe` or a recipe file) and writes the
+    outputs into ``out_dir`` (default: the recipe's ``[output] dir``), holding its lock
+    (:func:`output_lock`). Stages whose fingerprint is unchanged and whose files verify are
+    taken from ``<out_dir>/.cache``. ``on_stage(name, cached)`` is called as each stage
+    starts; ``on_notice(text)`` (default: a line on stderr) for a cached stage that cannot be
+    used and for leftovers of a killed build that were removed."""
+    from csft_data.build.outputs import write_outputs
+
+    r = recipe if isinstance(recipe, Recipe) else load_recipe(recipe, out_dir)
+    if out_dir is not None and isinstance(recipe, Recipe):
+        r = Recipe(**{**r.__dict__, "out_dir": Path(out_dir)})
+    check_build(r)
+    out = r.out_dir
+    with output_lock(out):
+        for path in _clear_leftovers(out):
+            if on_notice is not None:
+                on_notice(f"removed {path}, left by an interrupted build")
+        cache = StageCache(out / ".cache", on_stage, on_notice)
+        results = [adapt_stage(cache, r)]
+        results.append(normalize_stage(cache, r, results[-1]))
+        results.append(dedup_stage(cache, r, results[-1]))
+        results.append(decontaminate_stage(cache, r, results[-1]))
+        results.append(lengths_stage(cache, r, results[-1]))
+        results.append(mixture_stage(cache, r, results[-1]))
+        results.append(split_stage(cache, r, results[-1]))
+        if on_stage is not None:
+            on_stage("write", False)
+        manifest = write_outputs(r, results)
+        _prune_cache(cache.root, {res.dir.name for res in results})
     return BuildResult(out_dir=out, manifest=manifest, stages=results)
 
 
