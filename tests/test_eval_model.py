@@ -2,10 +2,14 @@
 CMB's official prompt, and — with torch — tiny Llama models built from a config with a tokenizer
 trained here on the real texts of ``../shared/data``: loglik with a forced answer scored against
 hand-computed accuracies, gen mode's submission file, multi-answer fallbacks, batching
-invariance, the memorization check (a model overfit here on two samples) and judge parsing."""
+invariance, the memorization check (a model overfit here on two samples), judge parsing, and
+real CMExam rows whose key is empty or names no option: left out, counted and listed (an error
+with ``--strict-answers``), through the loaders, the adapters and ``eval mcqa``/``eval cmb``."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +17,13 @@ from typing import Any
 
 import pytest
 
-from csft_data import ConfigError
+from csft_data import ConfigError, CsftDataError
 
 pytest.importorskip("csft_train")
 
 from csft_train.evaluate.items import (
     McqaItem,
+    SkippedItem,
     load_cmb,
     load_cmexam,
     load_cmmlu,
@@ -117,6 +122,116 @@ def test_cmexam_cmmlu_and_adapter_loaders() -> None:
     assert [i.answer for i in ex] == [i.answer for i in cmexam]
     with pytest.raises(ConfigError, match="not mcqa"):
         load_with_adapter("cmedqa2", [DATA / "cmexam_sample.csv"])
+
+
+#: Rows of the real CMExam sample whose key is blanked (2, 7) or names no option (5: "F" of A–E).
+BLANKED, BAD_LETTER = (2, 7), 5
+
+
+def cmexam_with_unusable_keys(shared: Path, out: Path, n: int = 12) -> Path:
+    """The first ``n`` rows of the real CMExam validation sample, with the keys of
+    :data:`BLANKED` emptied and that of :data:`BAD_LETTER` naming no option."""
+    src = shared / "cmexam" / "cmexam_val_part1.csv"
+    reader = csv.DictReader(io.StringIO(src.read_text("utf-8")))
+    rows = [dict(r) for r in list(reader)[:n]]
+    for k in BLANKED:
+        rows[k]["Answer"] = ""
+    assert rows[BAD_LETTER]["Options"].split("\\n")[-1].startswith("E ")
+    rows[BAD_LETTER]["Answer"] = "F"
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(reader.fieldnames or []), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    out.write_text(buf.getvalue(), "utf-8")
+    return out
+
+
+def test_unusable_keys_are_left_out_and_listed_or_an_error(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    path = cmexam_with_unusable_keys(shared_data, tmp_path / "cmexam.csv")
+    with pytest.raises(ConfigError, match=r"cmexam.csv: record 2, field 'Answer': empty answer"):
+        load_cmexam(path)
+    skipped: list[SkippedItem] = []
+    items = load_cmexam(path, skipped=skipped)
+    left_out = sorted([*BLANKED, BAD_LETTER])
+    assert [i.id for i in items] == [n for n in range(12) if n not in left_out]
+    assert all(i.answer for i in items)
+    assert [(s.record, s.id, s.field) for s in skipped] == [(n, n, "Answer") for n in left_out]
+    assert skipped[0].reason == "empty answer (options ABCDE)"
+    assert skipped[1].reason == "answer 'F' names no option (options ABCDE)"
+    assert skipped[1].to_json() == {
+        "file": str(path), "record": 5, "id": 5, "field": "Answer",
+        "reason": "answer 'F' names no option (options ABCDE)",
+    }  # fmt: skip
+    again: list[SkippedItem] = []
+    assert load_items(path, skipped=again) == items and again == skipped
+
+    # The adapter path: the same items, the same left out (with their line and adapter id).
+    with pytest.raises(CsftDataError, match=r"cmexam.csv:4 \(record 2, field 'answer'\)"):
+        load_with_adapter("cmexam", [path])
+    via_skipped: list[SkippedItem] = []
+    via = load_with_adapter("cmexam", [path], skipped=via_skipped)
+    assert [i.answer for i in via] == [i.answer for i in items]
+    assert [(s.record, s.line, s.id) for s in via_skipped] == [
+        (n, n + 2, f"cmexam.csv:{n}") for n in left_out
+    ]
+    assert "names no option" in via_skipped[1].reason
+
+    # No question text is a malformed item, not a missing key: an error either way, also
+    # after an item left out (record 2) and with no key either (record 7).
+    for record in (3, 7):
+        rows = path.read_text("utf-8").splitlines()
+        cells = next(csv.reader([rows[record + 1]]))
+        cells[0] = " "
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="").writerow(cells)
+        rows[record + 1] = buf.getvalue()
+        no_question = tmp_path / "no_question.csv"
+        no_question.write_text("\n".join(rows) + "\n", "utf-8")
+        with pytest.raises(
+            ConfigError, match=rf"record {record}, field 'Question': empty question"
+        ):
+            load_cmexam(no_question, skipped=[])
+        with pytest.raises(
+            CsftDataError,
+            match=rf"no_question.csv:{record + 2} \(record {record}, field 'question'",
+        ):
+            load_with_adapter("cmexam", [no_question], skipped=[])
+
+
+def test_unusable_cmb_and_cmmlu_keys_are_left_out(tmp_path: Path) -> None:
+    answers = json.loads(ANSWERS.read_text("utf-8"))
+    answers[1]["answer"] = ""
+    answers[4]["answer"] = "X"
+    apath = tmp_path / "answers.json"
+    apath.write_text(json.dumps(answers, ensure_ascii=False), "utf-8")
+    with pytest.raises(ConfigError, match=r"answers.json: record 1, field 'answer': empty"):
+        load_cmb(QUESTIONS, apath)
+    skipped: list[SkippedItem] = []
+    items = load_cmb(QUESTIONS, apath, skipped=skipped)
+    assert len(items) == 14 and 2 not in [i.id for i in items]
+    assert [(s.file, s.record, s.id) for s in skipped] == [(str(apath), 1, 2), (str(apath), 4, 5)]
+    # A val file carrying its answers, read directly and through the cmb adapter.
+    val = json.loads(VAL.read_text("utf-8"))
+    val[3]["answer"] = " "
+    vpath = tmp_path / "val.json"
+    vpath.write_text(json.dumps(val, ensure_ascii=False), "utf-8")
+    skipped = []
+    assert len(load_cmb(vpath, require_id=False, skipped=skipped)) == 5
+    assert [(s.record, s.id) for s in skipped] == [(3, 3)]
+    skipped = []
+    assert len(load_with_adapter("cmb", [vpath], skipped=skipped)) == 5
+    assert [(s.record, s.reason) for s in skipped] == [(3, "empty answer")]
+    # CMMLU.
+    lines = (DATA / "clinical_knowledge.csv").read_text("utf-8").splitlines()
+    assert lines[1].endswith(",D")
+    lines[1] = lines[1][:-1]
+    cpath = tmp_path / "clinical_knowledge.csv"
+    cpath.write_text("\n".join(lines) + "\n", "utf-8")
+    skipped = []
+    assert len(load_cmmlu(cpath, skipped=skipped)) == 5
+    assert [s.id for s in skipped] == ["clinical_knowledge/0"]
 
 
 def test_judge_score_parsing_and_mean() -> None:
@@ -478,3 +593,42 @@ def test_judge_and_adapter_commands_run_end_to_end(
     assert main(argv) == 0
     report = json.loads((res / "report.json").read_text("utf-8"))
     assert report["counts"]["items"] == 7 and report["counts"]["multi_fallback"] == 1
+
+
+def test_eval_mcqa_and_cmb_leave_out_unusable_keys(
+    model_dir: Path, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from csft_data.cli import main
+
+    data = cmexam_with_unusable_keys(shared_data, tmp_path / "cmexam.csv")
+    left_out = sorted([*BLANKED, BAD_LETTER])
+    for how in ([], ["--adapter", "cmexam"]):
+        out = tmp_path / f"out{len(how)}"
+        argv = ["eval", "mcqa", "--model", str(model_dir), "--data", str(data), *how,
+                "--mode", "loglik", "--template", "chatml", "--output", str(out)]  # fmt: skip
+        assert main(argv) == 0
+        report = json.loads((out / "report.json").read_text("utf-8"))
+        assert report["counts"]["items"] == 9 and report["counts"]["skipped"] == 3
+        assert [s["record"] for s in report["skipped"]] == left_out
+        assert all(s["file"] == str(data) and s["reason"] for s in report["skipped"])
+        assert json.loads((out / "scores.json").read_text("utf-8"))["items"] == 9
+        assert len(json.loads((out / "predictions.json").read_text("utf-8"))) == 9
+        assert "left out: 3 items without a usable answer" in capsys.readouterr().out
+        assert main([*argv, "--strict-answers"]) == 2
+        err = capsys.readouterr().err
+        assert "cmexam.csv" in err and "record 2, field" in err and "empty answer" in err
+
+    answers = json.loads(ANSWERS.read_text("utf-8"))
+    answers[0]["answer"] = ""
+    apath = tmp_path / "answers.json"
+    apath.write_text(json.dumps(answers, ensure_ascii=False), "utf-8")
+    out = tmp_path / "cmb"
+    argv = ["eval", "cmb", "--model", str(model_dir), "--questions", str(QUESTIONS),
+            "--answers", str(apath), "--mode", "loglik", "--template", "chatml",
+            "--output-format", "json", "--output", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["counts"]["skipped"] == 1 and report["skipped"][0]["id"] == 1
+    assert report["score"]["items"] == 15
+    assert main([*argv, "--strict-answers"]) == 2
+    assert "answers.json: record 0, field 'answer': empty answer" in capsys.readouterr().err

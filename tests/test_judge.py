@@ -1,8 +1,10 @@
 """The OpenAI-compatible judge (``csft_train.evaluate.judge.openai_judge``) against a local
 ``/v1/chat/completions`` server started here on 127.0.0.1: replies in item order at any
 concurrency, the API key header, retries of 503s, 429s, timeouts and refused connections with a
-bounded number of attempts, no retry of a 400, errors naming the URL and the item, and
-``csft-data eval judge --judge-url`` end to end."""
+bounded number of attempts, no retry of a 400, errors naming the URL and the item,
+``csft-data eval judge --judge-url`` end to end, and credentials (the key, a URL's
+``user:password``, key-like query parameters) kept out of every error and log line even when the
+server echoes the request's headers."""
 
 from __future__ import annotations
 
@@ -36,14 +38,19 @@ def score_of(n: int) -> int:
 class Judge:
     """What the local server does: answer ``答案{n}`` gets ``评分：score_of(n)``; the first
     ``fail_first[n]`` requests for it get ``fail_status``; answers in ``always`` always get that
-    (status, body); ``slow[n]`` seconds of delay on the first request for it."""
+    (status, body); answers in ``echo`` get that status with the request's path and headers in
+    the body (as a careless server or proxy does); ``slow[n]`` seconds of delay on the first
+    request for it. ``auth`` and ``paths``: what each request sent."""
 
     key: str | None = None
     fail_first: dict[int, int] = field(default_factory=dict)
     fail_status: int = 503
     always: dict[int, tuple[int, str]] = field(default_factory=dict)
     slow: dict[int, float] = field(default_factory=dict)
+    echo: dict[int, int] = field(default_factory=dict)
     calls: dict[int, int] = field(default_factory=dict)
+    auth: list[str | None] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     models: set[str] = field(default_factory=set)
     in_flight: int = 0
     most_in_flight: int = 0
@@ -67,7 +74,10 @@ def _handler(judge: Judge) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            if self.path != "/v1/chat/completions":
+            with judge.lock:
+                judge.auth.append(self.headers.get("Authorization"))
+                judge.paths.append(self.path)
+            if self.path.split("?")[0] != "/v1/chat/completions":
                 self.reply(404, '{"error": "no such path"}')
                 return
             if judge.key is not None and self.headers.get("Authorization") != f"Bearer {judge.key}":
@@ -88,7 +98,13 @@ def _handler(judge: Judge) -> type[BaseHTTPRequestHandler]:
             if attempt == 1 and n in judge.slow:
                 time.sleep(judge.slow[n])
             headers = None
-            if n in judge.always:
+            if n in judge.echo:
+                status = judge.echo[n]
+                if status >= 500:  # the raw header block
+                    body = f"POST {self.path}\n{self.headers}"
+                else:
+                    body = json.dumps({"error": "bad", "path": self.path, **dict(self.headers)})
+            elif n in judge.always:
                 status, body = judge.always[n]
             elif attempt <= judge.fail_first.get(n, 0):
                 status, body = judge.fail_status, "upstream overloaded"
@@ -292,3 +308,126 @@ def test_eval_judge_with_a_url_runs_end_to_end(
     judge.always = {}
     assert main(argv) == 2
     assert "HTTP 401" in capsys.readouterr().err
+
+
+KEY = "sk-live-7f3a9c1e55d04b2a"
+QUERY_KEY = "q-9d8c7b6a5f4e"
+
+
+def _no_secret(text: str, *secrets: str) -> None:
+    for secret in secrets:
+        assert secret not in text, (secret, text)
+
+
+def test_redact_keys_headers_urls_and_query_parameters() -> None:
+    from csft_train.evaluate.judge import redact
+
+    text = (
+        f"Authorization: Bearer {KEY} x-api-key: abc123 "
+        '{"authorization": "Basic dXNlcjpwYXNzd29yZA=="} '
+        f"https://alice:pa55@host:8080/v1?api-version=2&key={QUERY_KEY}&token=t0k "
+        f"echo {KEY}."
+    )
+    got = redact(text, [KEY])
+    _no_secret(got, KEY, "abc123", "dXNlcjpwYXNzd29yZA", "alice", "pa55", QUERY_KEY, "t0k")
+    assert "Authorization: Bearer ***" in got and "x-api-key: ***" in got
+    assert "https://***@host:8080/v1?api-version=2&key=***&token=***" in got
+    assert "echo ***." in got
+    assert redact("HTTP 400 Bad Request: Basic auth needed") == (
+        "HTTP 400 Bad Request: Basic auth needed"
+    )
+
+
+def test_echoed_headers_never_leak_the_key(server: tuple[str, Judge]) -> None:
+    url, judge = server
+    judge.key = KEY
+    judge.echo = {0: 503, 1: 400}
+    logged: list[str] = []
+    fn = openai_judge(
+        f"{url}?api-version=2024&key={QUERY_KEY}",
+        "x",
+        api_key=KEY + "\n",  # as $(cat key.txt) gives it: the line break is dropped
+        retries=2,
+        backoff=0.001,
+        log=logged.append,
+    )
+    with pytest.raises(JudgeError) as err:  # retried, then failed for good
+        fn([judge_prompt("q", "答案0")])
+    assert judge.calls == {0: 3} and judge.auth == [f"Bearer {KEY}"] * 3
+    # The query stays on the URL (after the path), the key goes in the header only.
+    assert judge.paths[0] == f"/v1/chat/completions?api-version=2024&key={QUERY_KEY}"
+    with pytest.raises(JudgeError) as err400:
+        fn([judge_prompt("q", "答案1")])
+    assert len(logged) == 2 and "retry 1 of 2" in logged[0]
+    for text in [str(err.value), str(err400.value), err.value.url, *logged]:
+        _no_secret(text, KEY, QUERY_KEY)
+    msg = str(err400.value)
+    assert f"judge request to {url}/chat/completions?api-version=2024&key=*** failed" in msg
+    assert '"Authorization": "Bearer ***"' in msg and "HTTP 400 Bad Request" in msg
+    assert "Authorization: Bearer ***" in str(err.value) and "after 3 attempts" in str(err.value)
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
+def test_url_credentials_go_as_basic_auth_and_are_never_shown(
+    server: tuple[str, Judge],
+) -> None:
+    import base64
+
+    from csft_data import ConfigError
+
+    url, judge = server
+    secret_url = url.replace("http://", "http://alice:pa%40ss-w0rd@")
+    token = base64.b64encode(b"alice:pa@ss-w0rd").decode()
+    judge.echo = {1: 400}
+    fn = openai_judge(secret_url, "x", retries=0)
+    assert fn([judge_prompt("q", "答案0")]) == [f"答案0的理由。\n评分：{score_of(0)}"]
+    with pytest.raises(JudgeError) as err:
+        fn([judge_prompt("q", "答案1")])
+    assert judge.auth == [f"Basic {token}"] * 2
+    msg = str(err.value)
+    _no_secret(msg, "pa%40ss-w0rd", "pa@ss-w0rd", "alice", token)
+    assert f"judge request to {url}/chat/completions failed for item 0" in msg
+    for bad, kw in [
+        (secret_url, {"api_key": KEY}),  # two credentials: which one?
+        ("ftp://alice:pa%40ss-w0rd@example.org/v1", {}),
+        (f"{url}/v1?token={QUERY_KEY}".replace("http:", "file:"), {}),
+        (url, {"api_key": KEY[:8] + "\r\nX-Injected: 1"}),
+    ]:
+        with pytest.raises(ConfigError) as cfg_err:
+            openai_judge(bad, "x", **kw)
+        _no_secret(str(cfg_err.value), "pa%40ss-w0rd", "pa@ss-w0rd", QUERY_KEY, KEY[:8])
+
+
+def test_eval_judge_prints_no_credential(
+    server: tuple[str, Judge],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from csft_data.cli import main
+
+    url, judge = server
+    judge.key = KEY
+    judge.fail_first = {}
+    judge.echo = {1: 502, 2: 400}
+    monkeypatch.setenv("JUDGE_KEY", KEY)
+    answers = tmp_path / "answers.jsonl"
+    rows = [{"id": f"a{n}", "instruction": "头痛", "output": f"答案{n}"} for n in range(3)]
+    answers.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    out = tmp_path / "j.jsonl"
+    base = ["eval", "judge", "--answers", str(answers), "--judge-name", "x", "--concurrency",
+            "1", "--retries", "1", "--backoff", "0.001", "--output", str(out)]  # fmt: skip
+    argv = [*base, "--judge-url", f"{url}?key={QUERY_KEY}", "--api-key-env", "JUDGE_KEY"]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    _no_secret(out + err, KEY, QUERY_KEY)
+    assert "judge: item 1: HTTP 502 Bad Gateway" in err and "retry 1 of 1" in err
+    assert "Bearer ***" in err and "item 1 (id 'a1')" in err and "after 2 attempts" in err
+
+    judge.key = None
+    judge.echo = {0: 400}
+    assert main([*base, "--judge-url", url.replace("//", "//bob:hunter2-pw@")]) == 2
+    out, err = capsys.readouterr()
+    _no_secret(out + err, "hunter2-pw", "bob:")
+    assert f"{url}/chat/completions failed for item 0 (id 'a0'): HTTP 400" in err
+    assert "Basic ***" in err

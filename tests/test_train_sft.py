@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,45 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
     la = [r["loss"] for r in metrics(tmp_path / "full")]
     lb = [r["loss"] for r in metrics(tmp_path / "cut")]
     assert la == lb
+
+
+class _RunsCode:
+    """Unpickling this calls ``os.mkdir(marker)``: what a planted checkpoint could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.mkdir, (str(self.marker),))
+
+
+@pytest.mark.parametrize("planted", ["optimizer.pt", "scheduler.pt", "rng.pt", "model.pt"])
+def test_resume_refuses_a_checkpoint_file_that_would_run_code(
+    assets: dict[str, Path], tmp_path: Path, planted: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    train_sft(parse_config(tables(assets, run, max_steps=2, save_steps=2)))
+    ckpt = run / "checkpoint-2"
+    # What the trainer writes loads as tensors and plain values only.
+    for f in ("model.pt", "optimizer.pt", "scheduler.pt", "rng.pt"):
+        torch.load(ckpt / f, weights_only=True)
+    marker = tmp_path / "code-ran"
+    torch.save({"state": _RunsCode(marker)}, ckpt / planted)
+    torch.load(ckpt / planted, weights_only=False)  # the payload works when trusted …
+    assert marker.is_dir()
+    marker.rmdir()
+    with pytest.raises(E.CheckpointError) as err:  # … and is refused on resume
+        train_sft(parse_config(tables(assets, run, max_steps=2, save_steps=2)))
+    msg = str(err.value)
+    assert str(ckpt / planted) in msg and "refused" in msg and "mkdir" in msg
+    assert not marker.exists()
+
+    from csft_data.cli import main
+
+    config = write_config(tmp_path / "run.toml", tables(assets, run, max_steps=2, save_steps=2))
+    assert main(["train", "sft", str(config)]) == 2
+    assert f"{ckpt / planted}: refused" in capsys.readouterr().err
+    assert not marker.exists()
 
 
 def test_lora_trains_only_adapters_and_exports_merged(

@@ -17,13 +17,20 @@ cosine schedule, gradient accumulation, checkpoints with exact resume, progress 
   (python, numpy, torch CPU and CUDA) and ``state.json``; it is written to a temporary folder and
   renamed. Resuming restores all of them and truncates ``metrics.jsonl`` to the checkpoint's step,
   so a resumed run continues exactly as the uninterrupted one.
+* Every ``.pt`` file of a checkpoint holds only tensors and plain values (numbers, strings,
+  lists, tuples, dicts): the RNG states are stored as tensors and ints, the scheduler without
+  its functions. Resuming loads them with ``torch.load(weights_only=True)``, so a planted
+  checkpoint folder cannot run code: a file that needs anything else is refused
+  (:class:`CheckpointError`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import pickle
 import random
+import re
 import shutil
 import sys
 import time
@@ -258,10 +265,24 @@ def build_plan(
     )
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be resumed from: it needs more than tensors and plain values
+    to load (and so could run code), or it is unreadable or malformed."""
+
+
 def _rng_state() -> dict[str, Any]:
+    """The RNG states as tensors, ints and floats only (loadable with ``weights_only=True``)."""
+    version, internal, gauss = random.getstate()
+    name, key, pos, has_gauss, cached = np.random.get_state(legacy=True)
     state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": {"version": int(version), "state": [int(x) for x in internal], "gauss": gauss},
+        "numpy": {
+            "bit_generator": str(name),
+            "key": torch.from_numpy(np.asarray(key, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -269,12 +290,56 @@ def _rng_state() -> dict[str, Any]:
     return state
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
+def _set_rng_state(state: dict[str, Any], path: Path) -> None:
+    try:
+        py, npy = state["python"], state["numpy"]
+        random.setstate((int(py["version"]), tuple(int(x) for x in py["state"]), py["gauss"]))
+        np.random.set_state(
+            (
+                str(npy["bit_generator"]),
+                npy["key"].numpy().astype(np.uint32),
+                int(npy["pos"]),
+                int(npy["has_gauss"]),
+                float(npy["cached_gaussian"]),
+            )
+        )
+        torch.set_rng_state(state["torch"])
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: not an RNG state of this trainer ({e})") from None
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _scheduler_state(scheduler: Any) -> dict[str, Any]:
+    """The scheduler's ``state_dict`` without what only rebuilding it restores: a ``LambdaLR``
+    (every ``[train] lr_scheduler``) lists its functions' attributes, which are rebuilt from the
+    config on resume (and could be any object), so they are stored as ``None``."""
+    state: dict[str, Any] = dict(scheduler.state_dict())
+    if "lr_lambdas" in state:
+        state["lr_lambdas"] = [None] * len(state["lr_lambdas"])
+    return state
+
+
+_GLOBAL = re.compile(r"GLOBAL\s+([\w.]+)")
+
+
+def load_checkpoint_file(path: Path, map_location: Any = None) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain values only, never code. A
+    file that needs anything else raises :class:`CheckpointError` naming it and what it
+    needs."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's message advises weights_only=False: keep only what the file asked for.
+        found = _GLOBAL.search(str(e))
+        what = f" (it asks for {found.group(1)})" if found else ""
+        raise CheckpointError(
+            f"{path}: refused: it holds more than tensors and plain values{what}, so loading it "
+            "could run code; the trainer's own checkpoints never do: delete the checkpoint "
+            "folder, or train without resuming (--no-resume, [train] resume = false)"
+        ) from None
+    except (RuntimeError, EOFError) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint file ({e})") from None
 
 
 def latest_checkpoint(out_dir: Path) -> Path | None:
@@ -310,7 +375,7 @@ class Loop:
         tmp.mkdir(parents=True)
         torch.save(self.model.state_dict(), tmp / "model.pt")
         torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
-        torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
+        torch.save(_scheduler_state(self.scheduler), tmp / "scheduler.pt")
         torch.save(_rng_state(), tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps({"global_step": step}), encoding="utf-8")
         shutil.rmtree(final, ignore_errors=True)
@@ -327,12 +392,18 @@ class Loop:
         return final
 
     def restore(self, ckpt: Path) -> int:
-        self.model.load_state_dict(torch.load(ckpt / "model.pt", map_location=self.device))
-        self.optimizer.load_state_dict(
-            torch.load(ckpt / "optimizer.pt", map_location=self.device, weights_only=False)
-        )
-        self.scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=False))
-        _set_rng_state(torch.load(ckpt / "rng.pt", weights_only=False))
+        # Every file is loaded (and so checked) before any state is changed.
+        where = {"model": self.device, "optimizer": self.device, "scheduler": None, "rng": None}
+        state: dict[str, Any] = {}
+        for name, device in where.items():
+            path = ckpt / f"{name}.pt"
+            state[name] = load_checkpoint_file(path, device)
+            if not isinstance(state[name], dict):
+                raise CheckpointError(f"{path}: expected a dict, got {type(state[name]).__name__}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"], ckpt / "rng.pt")
         step = int(json.loads((ckpt / "state.json").read_text("utf-8"))["global_step"])
         metrics = self.out_dir / "metrics.jsonl"
         if metrics.is_file():

@@ -65,12 +65,29 @@ def _mcqa_args(p: argparse.ArgumentParser) -> None:
         default="答案是",
         help="loglik mode: the answer start after which the letter is scored (default 答案是)",
     )
+    p.add_argument(
+        "--strict-answers",
+        action="store_true",
+        help="an item whose answer is empty or names no option is an error (default: it is "
+        "left out, counted and listed in report.json)",
+    )
     p.add_argument("--limit", type=int, help="evaluate the first N items only")
     p.add_argument("--output", type=Path, help="output folder (default ./eval-<bench>-<mode>)")
     p.add_argument("--output-format", choices=["text", "json"], default="text")
 
 
-def _run_mcqa(args: argparse.Namespace, items: list[Any], bench: str, generic: bool) -> int:
+def _skipped(args: argparse.Namespace) -> list[Any] | None:
+    """The list loaders append left-out items to; ``None`` (an error) with --strict-answers."""
+    return None if args.strict_answers else []
+
+
+def _run_mcqa(
+    args: argparse.Namespace,
+    items: list[Any],
+    bench: str,
+    generic: bool,
+    skipped: list[Any] | None = None,
+) -> int:
     from tqdm import tqdm
 
     from csft_train.evaluate.engine import load_model
@@ -80,7 +97,9 @@ def _run_mcqa(args: argparse.Namespace, items: list[Any], bench: str, generic: b
 
     if args.limit is not None:
         items = items[: args.limit]
-    pool = load_cmb(args.val, require_id=False) if args.val is not None else []
+    pool = []
+    if args.val is not None:  # items with an unusable key are only no K-shot examples
+        pool = load_cmb(args.val, require_id=False, skipped=_skipped(args))
     model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
     renderer = chat_renderer(tokenizer, args.model, args.template, args.system)
     config = McqaConfig(
@@ -96,7 +115,14 @@ def _run_mcqa(args: argparse.Namespace, items: list[Any], bench: str, generic: b
     )
     with tqdm(total=len(items), unit="item", disable=not sys.stderr.isatty()) as bar:
         result = evaluate_mcqa(
-            items, model, tokenizer, renderer, config, shots_pool=pool, progress=bar.update
+            items,
+            model,
+            tokenizer,
+            renderer,
+            config,
+            shots_pool=pool,
+            progress=bar.update,
+            skipped=skipped or (),
         )
     out = args.output or Path(f"eval-{bench}-{args.mode}")
     paths = write_outputs(result, out)
@@ -111,20 +137,22 @@ def _run_mcqa(args: argparse.Namespace, items: list[Any], bench: str, generic: b
 def cmd_cmb(args: argparse.Namespace) -> int:
     from csft_train.evaluate.items import load_cmb
 
-    items = load_cmb(args.questions, args.answers)
-    return _run_mcqa(args, items, "cmb", generic=False)
+    skipped = _skipped(args)
+    items = load_cmb(args.questions, args.answers, skipped=skipped)
+    return _run_mcqa(args, items, "cmb", generic=False, skipped=skipped)
 
 
 def cmd_mcqa(args: argparse.Namespace) -> int:
     from csft_train.evaluate.items import load_items, load_with_adapter, with_ids
 
+    skipped = _skipped(args)
     if args.adapter is not None:
-        items = load_with_adapter(args.adapter, args.data)
+        items = load_with_adapter(args.adapter, args.data, skipped=skipped)
     else:
         items = []
         for path in args.data:
-            items += load_items(path, format=args.format, answers=args.answers)
-    return _run_mcqa(args, with_ids(items), "mcqa", generic=args.generic_prompt)
+            items += load_items(path, format=args.format, answers=args.answers, skipped=skipped)
+    return _run_mcqa(args, with_ids(items), "mcqa", args.generic_prompt, skipped)
 
 
 def cmd_memorization(args: argparse.Namespace) -> int:
@@ -208,6 +236,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             retries=args.retries,
             backoff=args.backoff,
+            log=lambda line: print(line, file=sys.stderr, flush=True),
         )
     else:
         from csft_train.evaluate.engine import load_model
@@ -290,7 +319,11 @@ def add_eval_parsers(ev: Any) -> None:
     )
     j.add_argument("--references", type=Path, help="reference answers by id (shown to the judge)")
     j.add_argument("--judge-model", type=Path, help="local judge model folder")
-    j.add_argument("--judge-url", help="OpenAI-compatible base URL (…/v1)")
+    j.add_argument(
+        "--judge-url",
+        help="OpenAI-compatible base URL (…/v1); user:password@ in it is sent as HTTP Basic "
+        "authentication",
+    )
     j.add_argument("--judge-name", help="model name at --judge-url")
     j.add_argument("--api-key-env", help="environment variable holding the API key")
     j.add_argument(

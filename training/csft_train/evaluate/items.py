@@ -5,10 +5,17 @@ An item is a question, its options (letter → text, in display order), its key 
 ``None`` when no answers were given), and whether several letters may be right (``multi``,
 CMB's ``多项选择题``). ``exam_type``/``exam_class`` group the scores the way CMB's ``score.py``
 does; for other benchmarks they are the source name and the subject.
+
+Real benchmark files hold items whose key is unusable (CMExam's official key is empty for some
+items): an empty answer, or one naming no option. Every loader takes ``skipped``: ``None`` (the
+default) makes such an item an error naming the file, record and field; a list leaves the item
+out and appends a :class:`SkippedItem` (file, record, id, why) to it, for the evaluation report.
+An item without question text is an error either way (a malformed item, not a missing key).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from csft_data._core import ConfigError
+from csft_data._core import ConfigError, ParseError
 from csft_data.cmb import MULTI_ANSWER_TYPE
 from csft_data.rouge import load_records
 
@@ -48,6 +55,32 @@ class McqaItem:
         }
 
 
+@dataclass(frozen=True)
+class SkippedItem:
+    """An item left out of the evaluation because its key is unusable: ``file``, its 0-based
+    ``record`` (and ``line``, where the reader knows it), its ``id``, the ``field`` and why."""
+
+    file: str
+    record: int
+    id: Any
+    field: str
+    reason: str
+    line: int | None = None
+
+    def message(self) -> str:
+        """The error this item raises when unusable keys are errors."""
+        if self.line is not None:
+            where = f"{self.file}:{self.line} (record {self.record}, field {self.field!r})"
+            return f"{where}: {self.reason}"
+        return f"{_where(Path(self.file), self.record, self.field)}: {self.reason}"
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"file": self.file, "record": self.record, "id": self.id, "field": self.field}
+        if self.line is not None:
+            out["line"] = self.line
+        return {**out, "reason": self.reason}
+
+
 def _where(path: Path, n: int, field: str) -> str:
     return f"{path}: record {n}, field {field!r}"
 
@@ -63,20 +96,42 @@ def _req_text(rec: Mapping[str, Any], field: str, path: Path, n: int) -> str:
     return v
 
 
-def _check_answer(answer: str, options: Mapping[str, str], path: Path, n: int, field: str) -> str:
+def _question(rec: Mapping[str, Any], field: str, path: Path, n: int) -> str:
+    """The question text: missing or blank is an error (a malformed item)."""
+    text = _req_text(rec, field, path, n)
+    if not text.strip():
+        raise ConfigError(f"{_where(path, n, field)}: empty question")
+    return text
+
+
+def _check_answer(
+    answer: str,
+    options: Mapping[str, str],
+    path: Path,
+    n: int,
+    field: str,
+    *,
+    item_id: Any = None,
+    skipped: list[SkippedItem] | None = None,
+) -> str | None:
+    """The key's letters, upper-cased. An empty key or one naming no option raises, or with
+    ``skipped`` is appended to it and gives ``None`` (the item is left out)."""
     answer = answer.strip().upper()
-    if not answer or any(c not in options for c in answer):
-        raise ConfigError(
-            f"{_where(path, n, field)}: answer {answer!r} names no option "
-            f"(options {''.join(options)})"
-        )
-    return answer
+    if not answer:
+        reason = f"empty answer (options {''.join(options)})"
+    elif any(c not in options for c in answer):
+        reason = f"answer {answer!r} names no option (options {''.join(options)})"
+    else:
+        return answer
+    if skipped is None:
+        raise ConfigError(f"{_where(path, n, field)}: {reason}")
+    skipped.append(SkippedItem(str(path), n, item_id, field, reason))
+    return None
 
 
 def _cmb_options(value: Any, path: Path, n: int) -> dict[str, str]:
     if isinstance(value, str):
         import ast
-        import json
 
         try:
             value = json.loads(value)
@@ -101,11 +156,14 @@ def load_cmb(
     answers: str | Path | None = None,
     *,
     require_id: bool = True,
+    skipped: list[SkippedItem] | None = None,
 ) -> list[McqaItem]:
     """CMB items from the official question file (``id``, ``exam_type``, ``exam_class``,
     ``question_type``, ``question``, ``option``) and, if given, the answer file (``id``,
     ``answer``, ...). A questions file that carries ``answer`` itself (CMB-val, CMB-train) needs
-    no answer file. Without ``require_id`` (val/train files have none) the index is the id."""
+    no answer file. Without ``require_id`` (val/train files have none) the index is the id.
+    ``skipped``: see the module comment (a question without ``answer`` at all, as in the test
+    questions, is an item without a key, not an unusable one)."""
     qpath = Path(questions)
     keys: dict[Any, tuple[str, int]] = {}
     apath = Path(answers) if answers is not None else qpath
@@ -127,6 +185,7 @@ def load_cmb(
             raise ConfigError(f"{_where(qpath, n, 'id')}: repeats the id {item_id!r}")
         seen.add(item_id)
         options = _cmb_options(q.get("option"), qpath, n)
+        question = _question(q, "question", qpath, n)
         qtype = str(q.get("question_type") or SINGLE_ANSWER_TYPE)
         if answers is None:
             raw, where, at = q.get("answer"), qpath, n
@@ -134,11 +193,17 @@ def load_cmb(
             (raw, at), where = keys[item_id], apath
         else:
             raise ConfigError(f"{qpath}: item id {item_id!r} has no answer in {apath}")
-        answer = None if raw is None else _check_answer(str(raw), options, where, at, "answer")
+        answer = None
+        if raw is not None:
+            answer = _check_answer(
+                str(raw), options, where, at, "answer", item_id=item_id, skipped=skipped
+            )
+            if answer is None:
+                continue
         items.append(
             McqaItem(
                 id=item_id,
-                question=_req_text(q, "question", qpath, n),
+                question=question,
                 options=options,
                 answer=answer,
                 multi=qtype == MULTI_ANSWER_TYPE,
@@ -155,9 +220,12 @@ def load_cmb(
 _CMEXAM_OPTION = re.compile(r"^([A-Z])[\s.:：、．]*(.*)$", re.S)
 
 
-def load_cmexam(path: str | Path, *, name: str = "CMExam") -> list[McqaItem]:
+def load_cmexam(
+    path: str | Path, *, name: str = "CMExam", skipped: list[SkippedItem] | None = None
+) -> list[McqaItem]:
     """CMExam CSV rows (``Question``, ``Options`` as ``A 文本\\nB 文本``, ``Answer`` letters).
-    Items with several key letters are multi-answer. Ids are row indices."""
+    Items with several key letters are multi-answer. Ids are row indices. ``skipped``: see the
+    module comment."""
     path = Path(path)
     items = []
     for n, r in enumerate(load_records(path)):
@@ -175,12 +243,16 @@ def load_cmexam(path: str | Path, *, name: str = "CMExam") -> list[McqaItem]:
             options[m.group(1)] = m.group(2).strip()
         if not options:
             raise ConfigError(f"{_where(path, n, 'Options')}: no options")
-        answer = _check_answer(_req_text(r, "Answer", path, n), options, path, n, "Answer")
+        question = _question(r, "Question", path, n)
+        raw_answer = _req_text(r, "Answer", path, n)
+        answer = _check_answer(raw_answer, options, path, n, "Answer", item_id=n, skipped=skipped)
+        if answer is None:
+            continue
         multi = len(answer) > 1
         items.append(
             McqaItem(
                 id=n,
-                question=_req_text(r, "Question", path, n),
+                question=question,
                 options=options,
                 answer=answer,
                 multi=multi,
@@ -193,19 +265,29 @@ def load_cmexam(path: str | Path, *, name: str = "CMExam") -> list[McqaItem]:
     return items
 
 
-def load_cmmlu(path: str | Path, *, subject: str | None = None) -> list[McqaItem]:
+def load_cmmlu(
+    path: str | Path, *, subject: str | None = None, skipped: list[SkippedItem] | None = None
+) -> list[McqaItem]:
     """A CMMLU subject CSV (columns ``Question,A,B,C,D,Answer``, an unnamed index column
-    allowed). The subject is the file stem (``clinical_knowledge.csv``) unless given."""
+    allowed). The subject is the file stem (``clinical_knowledge.csv``) unless given.
+    ``skipped``: see the module comment."""
     path = Path(path)
     subject = subject or path.stem
     items = []
     for n, r in enumerate(load_records(path)):
         options = {k: _req_text(r, k, path, n) for k in "ABCD"}
-        answer = _check_answer(_req_text(r, "Answer", path, n), options, path, n, "Answer")
+        question = _question(r, "Question", path, n)
+        item_id = f"{subject}/{n}"
+        raw_answer = _req_text(r, "Answer", path, n)
+        answer = _check_answer(
+            raw_answer, options, path, n, "Answer", item_id=item_id, skipped=skipped
+        )
+        if answer is None:
+            continue
         items.append(
             McqaItem(
-                id=f"{subject}/{n}",
-                question=_req_text(r, "Question", path, n),
+                id=item_id,
+                question=question,
                 options=options,
                 answer=answer,
                 multi=False,
@@ -260,10 +342,52 @@ def from_alpaca(records: Iterable[Mapping[str, Any]], *, source: str) -> list[Mc
     return items
 
 
-def load_with_adapter(adapter: str, inputs: Sequence[str | Path]) -> list[McqaItem]:
+#: Rejections of an MCQA adapter (field ``answer``, kind ``value``) that mean an unusable key.
+_ADAPTER_KEY_REASONS = ("empty answer", "names no option", "is no option number")
+#: The question and id fields of the MCQA adapters' input records.
+_ADAPTER_QUESTION_FIELDS = ("question", "Question", "qtext", "questionText")
+_ADAPTER_ID_FIELDS = ("id", "qid", "questionId")
+
+
+def _adapter_skip(rejection: Mapping[str, Any]) -> SkippedItem | None:
+    """The rejection of an MCQA adapter as a :class:`SkippedItem` when it is an unusable key
+    of an item with question text; ``None`` for any other rejection."""
+    reason = str(rejection.get("reason", ""))
+    if rejection.get("field") != "answer" or rejection.get("kind") != "value":
+        return None
+    if not any(r in reason for r in _ADAPTER_KEY_REASONS):
+        return None
+    try:
+        raw = json.loads(str(rejection.get("raw", "")))
+    except ValueError:
+        raw = None
+    raw = raw if isinstance(raw, dict) else {}
+    for name in _ADAPTER_QUESTION_FIELDS:
+        if name in raw and not str(raw[name] or "").strip():
+            return None  # no question text: a malformed item, whatever its key
+    file, record = str(rejection.get("file", "")), int(rejection.get("record", 0))
+    item_id: Any = f"{Path(file).name}:{record}"  # the adapter's id when the record has none
+    for name in _ADAPTER_ID_FIELDS:
+        if isinstance(raw.get(name), str | int) and str(raw[name]):
+            item_id = str(raw[name])
+            break
+    line = rejection.get("line")
+    return SkippedItem(
+        file, record, item_id, "answer", reason, int(line) if isinstance(line, int) else None
+    )
+
+
+def load_with_adapter(
+    adapter: str,
+    inputs: Sequence[str | Path],
+    *,
+    skipped: list[SkippedItem] | None = None,
+) -> list[McqaItem]:
     """Items of any file an MCQA adapter of csft_data reads (``cmb``, ``cmexam``, ``mlecqa``,
     ``nlpec``, ``medmcqa``, ``headqa``): converted with the adapter's default templates, then
-    read back (:func:`from_alpaca`). Rejected records raise (``on_error="raise"``). Multi-answer
+    read back (:func:`from_alpaca`). Rejected records raise (the adapter's
+    :class:`csft_data.ParseError`), except, with ``skipped``, those whose key is unusable (an
+    empty answer, or one naming no option): they are appended to ``skipped``. Multi-answer
     items are recognised by their number of key letters."""
     from csft_data.adapters import adapters, convert
 
@@ -274,7 +398,26 @@ def load_with_adapter(adapter: str, inputs: Sequence[str | Path]) -> list[McqaIt
         raise ConfigError(f"adapter {adapter!r} is a {styles[adapter]} adapter, not mcqa")
     with tempfile.TemporaryDirectory(prefix="csft-eval-") as tmp:
         out = Path(tmp) / "items.jsonl"
-        convert(adapter, list(inputs), out)
+        if skipped is None:
+            convert(adapter, list(inputs), out)
+            return from_alpaca(load_records(out), source=adapter)
+        rejected = Path(tmp) / "rejected.jsonl"
+        convert(adapter, list(inputs), out, on_error="skip", quarantine=rejected)
+        found: list[SkippedItem] = []
+        lines = rejected.read_text("utf-8").splitlines() if rejected.is_file() else []
+        for text in lines:
+            if not text.strip():
+                continue
+            rejection = json.loads(text)
+            skip = _adapter_skip(rejection)
+            if skip is None:  # any other rejection: the adapter's error, as without skipped
+                raise ParseError(
+                    f"{rejection.get('file')}:{rejection.get('line')} (record "
+                    f"{rejection.get('record')}, field {rejection.get('field')!r}): "
+                    f"{rejection.get('reason')}"
+                )
+            found.append(skip)
+        skipped.extend(found)
         return from_alpaca(load_records(out), source=adapter)
 
 
@@ -284,15 +427,17 @@ def load_items(
     format: str = "auto",
     answers: str | Path | None = None,
     adapter: str | None = None,
+    skipped: list[SkippedItem] | None = None,
 ) -> list[McqaItem]:
     """Items of one benchmark file. ``format``: ``cmb``, ``cmexam``, ``cmmlu``, ``adapter``
     (with ``adapter``) or ``auto``: CMB for ``.json``/``.jsonl`` files with ``option``,
-    CMExam for CSV with ``Options``, CMMLU for CSV with ``A``..``D``."""
+    CMExam for CSV with ``Options``, CMMLU for CSV with ``A``..``D``. ``skipped``: see the
+    module comment."""
     path = Path(path)
     if adapter is not None or format == "adapter":
         if adapter is None:
             raise ConfigError("format 'adapter' needs the adapter name")
-        return load_with_adapter(adapter, [path])
+        return load_with_adapter(adapter, [path], skipped=skipped)
     if format == "auto":
         first = next(iter(load_records(path)), None)
         if first is None:
@@ -309,11 +454,11 @@ def load_items(
                 "give --format or --adapter"
             )
     if format == "cmb":
-        return load_cmb(path, answers, require_id=answers is not None)
+        return load_cmb(path, answers, require_id=answers is not None, skipped=skipped)
     if format == "cmexam":
-        return load_cmexam(path)
+        return load_cmexam(path, skipped=skipped)
     if format == "cmmlu":
-        return load_cmmlu(path)
+        return load_cmmlu(path, skipped=skipped)
     raise ConfigError(f"unknown format {format!r}: expected auto, cmb, cmexam, cmmlu or adapter")
 
 

@@ -9,10 +9,18 @@ if any, comes from the environment variable named by ``--api-key-env``). Request
 timeouts) are retried with exponential backoff; a request that fails for good stops the run with
 a :class:`JudgeError` naming the URL, the item and the reply. Nothing is called unless the user
 runs ``eval judge``.
+
+Credentials never reach a message: the key, ``Bearer``/``Basic`` values and
+``Authorization``-like header values (a server or proxy may echo the request's headers in an
+error reply), the user and password of a ``https://user:pass@host/…`` URL (sent as HTTP Basic
+authentication, not as part of the URL) and key-like query parameters (``key=``, ``api_key=``,
+``token=``, …) are replaced by ``***`` in every :class:`JudgeError`, retry log line and error
+(:func:`redact`).
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -20,6 +28,7 @@ import random
 import re
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -66,10 +75,38 @@ def parse_score(text: str) -> float | None:
     return None
 
 
+#: What :func:`redact` writes instead of a secret.
+REDACTED = "***"
+
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#]*@")
+_QUERY_SECRET = re.compile(
+    r"(?i)\b((?:api[-_]?key|apikey|key|access[-_]?token|refresh[-_]?token|id[-_]?token|token"
+    r"|auth|secret|client[-_]?secret|password|passwd|pwd|sig|signature)=)[^&#\s\"'<>,;]+"
+)
+_HEADER_SECRET = re.compile(
+    r"(?i)\b((?:proxy-)?authorization|x-api-key|api-key|x-goog-api-key|x-auth-token)"
+    r"([\"']?\s*[:=]\s*[\"']?)((?:bearer|basic|token|digest)\s+)?[^\s\"',;}]+"
+)
+_SCHEME_SECRET = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;}]+|\b(basic)\s+[A-Za-z0-9+/=]{8,}")
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """``text`` with every occurrence of the ``secrets`` (an API key, a URL's password, …), the
+    values of ``Bearer``/``Basic`` credentials and ``Authorization``-like headers, the user
+    and password of URLs and key-like query parameters replaced by ``***``."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    text = _URL_USERINFO.sub(rf"\1{REDACTED}@", text)
+    text = _HEADER_SECRET.sub(lambda m: f"{m[1]}{m[2]}{m[3] or ''}{REDACTED}", text)
+    text = _SCHEME_SECRET.sub(lambda m: f"{m.group(1) or m.group(2)} {REDACTED}", text)
+    return _QUERY_SECRET.sub(rf"\1{REDACTED}", text)
+
+
 class JudgeError(CsftDataError):
     """A judge request that failed for good: ``url``, the 0-based ``index`` of the item (and its
     ``item_id`` once :func:`judge_answers` knows it), ``reason`` (HTTP status and reply excerpt,
-    or the connection error) and the number of ``attempts`` made."""
+    or the connection error) and the number of ``attempts`` made. ``url`` and ``reason`` come
+    already redacted (:func:`redact`)."""
 
     def __init__(
         self, url: str, index: int, reason: str, attempts: int, item_id: Any = None
@@ -154,6 +191,47 @@ def _post_once(url: str, body: bytes, headers: dict[str, str], timeout: float) -
     return content
 
 
+def _endpoint(base_url: str, api_key: str | None) -> tuple[str, dict[str, str], list[str]]:
+    """The chat-completions URL (without user info), the auth headers and the secrets to redact
+    for ``base_url`` and ``api_key``: a URL's ``user:password@`` is sent as HTTP Basic
+    authentication (never in the URL, where a proxy, a log or an error would show it)."""
+    key = api_key.strip() if api_key else None
+    if key and (not key.isascii() or any(ord(c) < 32 or ord(c) == 127 for c in key)):
+        raise ConfigError(
+            "the API key holds a line break or a control or non-ASCII character "
+            "(check the environment variable; its value is not shown)"
+        )
+    secrets = [key] if key else []
+    parts = urllib.parse.urlsplit(base_url.strip())
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    # The user name is a secret only as the sole credential (``https://TOKEN@host``).
+    for raw in (userinfo, password) if colon else (userinfo,):
+        secrets += [raw, urllib.parse.unquote(raw)]
+    for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+        if _QUERY_SECRET.fullmatch(f"{name}=x"):
+            secrets += [value, urllib.parse.quote(value, safe="")]
+    if parts.scheme not in ("http", "https") or not hostport:
+        shown = redact(base_url, secrets)
+        raise ConfigError(f"judge URL {shown!r}: expected http(s)://host[:port]/path")
+    path = parts.path.rstrip("/") + "/chat/completions"
+    url = urllib.parse.urlunsplit((parts.scheme, hostport, path, parts.query, ""))
+    headers = {"Content-Type": "application/json"}
+    if at:
+        if key:
+            raise ConfigError(
+                f"judge URL {redact(base_url, secrets)!r} carries credentials and an API key "
+                "is given too: give one of them"
+            )
+        plain = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+        token = base64.b64encode(plain.encode("utf-8")).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
+        secrets.append(token)
+    elif key:
+        headers["Authorization"] = f"Bearer {key}"
+    return url, headers, [x for x in secrets if x]
+
+
 def openai_judge(
     base_url: str,
     model: str,
@@ -165,6 +243,7 @@ def openai_judge(
     retries: int = 3,
     backoff: float = 1.0,
     max_backoff: float = 60.0,
+    log: Callable[[str], None] | None = None,
 ) -> JudgeFn:
     """A :data:`JudgeFn` calling ``{base_url}/chat/completions`` (temperature 0), one request
     per prompt, ``concurrency`` requests at a time; replies come back in prompt order.
@@ -172,19 +251,25 @@ def openai_judge(
     A request failing with HTTP 429 or 5xx, a refused or dropped connection or no reply within
     ``timeout`` seconds is tried again up to ``retries`` more times, after ``backoff``·2^k seconds
     (k = 0, 1, …; the server's ``Retry-After`` when longer; at most ``max_backoff``; up to 25%
-    jitter). Other HTTP errors (400, 401, 404, …) and malformed replies are not retried. A
-    request that fails for good raises :class:`JudgeError` (the lowest item index among the
-    failures) once the requests in flight have ended; no request is sent or retried after it."""
+    jitter), each retry announced to ``log`` if given. Other HTTP errors (400, 401, 404, …) and
+    malformed replies are not retried. A request that fails for good raises :class:`JudgeError`
+    (the lowest item index among the failures) once the requests in flight have ended; no
+    request is sent or retried after it.
+
+    ``api_key`` is sent as ``Authorization: Bearer``; a ``user:password@`` in ``base_url`` as
+    HTTP Basic authentication (not both). Neither, nor key-like query parameters of the URL,
+    appear in any error or log line (:func:`redact`)."""
     if concurrency < 1:
         raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
     if retries < 0:
         raise ConfigError(f"retries must be 0 or more, got {retries}")
     if backoff < 0 or max_backoff < 0 or timeout <= 0:
         raise ConfigError("backoff and max_backoff must be 0 or more and timeout positive")
-    url = base_url.rstrip("/") + "/chat/completions"
-    headers = {"Content-Type": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
+    url, headers, secrets = _endpoint(base_url, api_key)
+    shown_url = redact(url, secrets)
+
+    def clean(text: str) -> str:
+        return redact(text, secrets)
 
     def ask(index: int, prompt: str, stop: threading.Event) -> str:
         body = json.dumps(
@@ -198,17 +283,28 @@ def openai_judge(
         for attempt in range(1, retries + 2):
             if stop.is_set():
                 raise _Stopped
+            # The underlying exceptions are not chained: their text and attributes may hold
+            # the URL or the reply unredacted.
             try:
                 return _post_once(url, body, headers, timeout)
             except _Permanent as e:
-                raise JudgeError(url, index, e.reason, attempt) from e.__cause__
+                raise JudgeError(shown_url, index, clean(e.reason), attempt) from None
             except _Transient as e:
                 if attempt > retries:
-                    raise JudgeError(url, index, e.reason, attempt) from e.__cause__
+                    raise JudgeError(shown_url, index, clean(e.reason), attempt) from None
                 delay = backoff * 2 ** (attempt - 1) * (1 + random.random() / 4)
                 if e.wait is not None:
                     delay = max(delay, e.wait)
-                stop.wait(min(delay, max_backoff))
+                delay = min(delay, max_backoff)
+                if log is not None:
+                    log(
+                        f"judge: item {index}: {clean(e.reason)}; retry {attempt} of {retries} "
+                        f"in {delay:.1f} s"
+                    )
+                stop.wait(delay)
+            except Exception as e:  # e.g. a header value urllib refuses: its text may hold it
+                reason = clean(f"{type(e).__name__}: {e}")
+                raise JudgeError(shown_url, index, reason, attempt) from None
         raise AssertionError("unreachable")
 
     def ask_or_stop(index: int, prompt: str, stop: threading.Event) -> str:

@@ -16,7 +16,8 @@ Outputs (:func:`write_outputs`): ``predictions.json`` in CMB's submission format
 (``[{"id", "model_answer"}]``, item order), ``outputs.jsonl`` (per item: mode, the generated
 text or the letters' log-probs, the answer and whether it is right), ``scores.json`` (the
 ``csft_data.cmb.score`` scores when the items carry keys) and ``report.json`` (settings, counts,
-timing).
+timing, and under ``skipped`` the items of the files read that were left out because their key
+is unusable, with file, record, id and why: see ``items.SkippedItem``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any, Literal
 from csft_data._core import ConfigError
 from csft_data.cmb import CmbScore, extract_choice, score
 from csft_train.evaluate import engine
-from csft_train.evaluate.items import McqaItem
+from csft_train.evaluate.items import McqaItem, SkippedItem
 from csft_train.evaluate.prompt import (
     ChatRenderer,
     OptionFilter,
@@ -68,6 +69,8 @@ class McqaResult:
     seconds: dict[str, float]
     score: CmbScore | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Items of the files read left out because their key is unusable (not evaluated).
+    skipped: list[SkippedItem] = field(default_factory=list)
 
     @property
     def items_per_second(self) -> float:
@@ -86,6 +89,7 @@ class McqaResult:
             "seconds": self.seconds,
             "items_per_second": self.items_per_second,
             "score": self.score.to_json() if self.score is not None else None,
+            "skipped": [s.to_json() for s in self.skipped],
             **self.extra,
         }
 
@@ -104,6 +108,11 @@ class McqaResult:
             f"generated {c['generated']:,}; no answer extracted: {c['extraction_failures']:,}; "
             f"items with options hidden by the option filter: {c['options_hidden']:,}"
         )
+        if self.skipped:
+            lines.append(
+                f"left out: {len(self.skipped):,} items without a usable answer (empty, or "
+                "naming no option), listed in report.json under 'skipped'"
+            )
         if self.score is not None:
             lines += ["", self.score.table()]
         return "\n".join(lines)
@@ -118,10 +127,17 @@ def evaluate_mcqa(
     *,
     shots_pool: Sequence[McqaItem] = (),
     progress: Callable[[int], None] | None = None,
+    skipped: Sequence[SkippedItem] = (),
 ) -> McqaResult:
     """Evaluates ``model`` on ``items`` (see the module comment). ``shots_pool``: the items
-    K-shot examples are drawn from (CMB-val) when ``config.shots > 0``."""
+    K-shot examples are drawn from (CMB-val) when ``config.shots > 0``. ``skipped``: the items
+    the loaders left out (unusable keys), counted and listed in the report."""
     if not items:
+        if skipped:
+            raise ConfigError(
+                f"no items to evaluate: all {len(skipped):,} items read lack a usable answer "
+                f"(the first: {skipped[0].message()})"
+            )
         raise ConfigError("no items to evaluate")
     if config.mode not in ("gen", "loglik"):
         raise ConfigError(f"unknown mode {config.mode!r}: expected gen or loglik")
@@ -213,6 +229,7 @@ def evaluate_mcqa(
         "extraction_failures": failures,
         "options_hidden": hidden,
         "keyed": len(keyed),
+        "skipped": len(skipped),
     }
     return McqaResult(
         config=config,
@@ -222,6 +239,7 @@ def evaluate_mcqa(
         counts=counts,
         seconds=seconds,
         score=result_score,
+        skipped=list(skipped),
     )
 
 
