@@ -22,11 +22,11 @@ use serde_json::json;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::dedup::files::{record_text, SourceFile};
-use crate::error::{Error, Result};
+use crate::error::{DataError, DataErrorKind, Error, Result};
 use crate::io::write::JsonlWriter;
-use crate::io::{ReaderOptions, RecordReader};
+use crate::io::{OnError, ReaderOptions, RecordReader};
 use crate::normalize::text::fold_width;
-use crate::record::Record;
+use crate::record::{Origin, Record};
 
 /// Defaults: 8-char n-grams, half of an item's n-grams.
 pub const DEFAULT_NGRAM: usize = 8;
@@ -157,7 +157,11 @@ pub struct DecontamConfig {
     pub threshold: f64,
     /// Training fields that make the text checked (`None`: every field).
     pub fields: Option<Vec<String>>,
+    /// How the training files are read.
     pub reader: ReaderOptions,
+    /// What a malformed evaluation row does (evaluation files are read with their format and
+    /// encoding detected, whatever `reader` forces for the training files).
+    pub eval_on_error: OnError,
 }
 
 impl Default for DecontamConfig {
@@ -167,6 +171,7 @@ impl Default for DecontamConfig {
             threshold: DEFAULT_THRESHOLD,
             fields: None,
             reader: ReaderOptions::default(),
+            eval_on_error: OnError::Raise,
         }
     }
 }
@@ -189,22 +194,68 @@ pub struct DecontamStats {
     pub eval_unchecked: u64,
     /// Evaluation items that at least one training record contains.
     pub eval_items_hit: u64,
+    /// Evaluation items without question text (left out).
+    pub eval_no_text: u64,
+    /// Malformed evaluation rows (`Skip` mode), and the first of them.
+    pub eval_rejected: u64,
+    pub eval_rejections: Vec<DataError>,
 }
 
-/// Reads the evaluation items of `files`: (file index, index in file, text).
-fn read_eval(files: &[EvalFile], reader: &ReaderOptions) -> Result<Vec<(usize, u64, String)>> {
+/// The evaluation items of `files` that have question text: (file index, index in file,
+/// text). Checking needs the question side only, so an item is used whatever its answer
+/// fields hold; an item whose checked fields are all missing or empty is counted in
+/// `no_text` and left out. A malformed row (bad JSON/CSV, undecodable bytes) raises, or in
+/// `Skip` mode is counted in `rejected`, with the first few in `rejections`.
+fn read_eval(
+    files: &[EvalFile],
+    cfg: &DecontamConfig,
+    stats: &mut DecontamStats,
+) -> Result<Vec<(usize, u64, String)>> {
     let mut items = Vec::new();
     for (f, file) in files.iter().enumerate() {
-        let mut opts = reader.clone();
-        opts.required = file.fields.clone().unwrap_or_default();
-        opts.on_error = crate::io::OnError::Raise;
+        let opts = ReaderOptions {
+            on_error: cfg.eval_on_error,
+            batch_size: cfg.reader.batch_size,
+            ..ReaderOptions::default()
+        };
         let mut r = RecordReader::open(&file.path, opts)?;
+        // A field name no record has is a mistake in the call, not an item without text.
+        let mut first: Option<Origin> = None;
+        let mut any_field = file.fields.is_none();
         while let Some(batch) = r.next_batch()? {
             for (rec, origin) in batch.records.iter().zip(&batch.origins) {
+                first.get_or_insert(*origin);
+                if let (false, Some(fields)) = (any_field, &file.fields) {
+                    any_field = fields.iter().any(|k| rec.contains_key(k));
+                }
                 let mut text = String::new();
                 record_text(rec, file.fields.as_deref(), &mut text);
-                items.push((f, origin.index, text));
+                if text.trim().is_empty() {
+                    stats.eval_no_text += 1;
+                } else {
+                    items.push((f, origin.index, text));
+                }
             }
+            for rej in &batch.rejections {
+                if stats.eval_rejections.len() < 20 {
+                    stats.eval_rejections.push(rej.error.clone());
+                }
+            }
+        }
+        stats.eval_rejected += r.stats().rejected;
+        if let (Some(origin), false, Some(fields)) = (first, any_field, &file.fields) {
+            let mut e = DataError::new(
+                &file.path,
+                DataErrorKind::MissingField,
+                format!(
+                    "no record of the evaluation file has the field(s) '{}'",
+                    fields.join("', '")
+                ),
+            )
+            .at_record(origin.index);
+            e.line = origin.line;
+            e.field = fields.first().cloned();
+            return Err(e.into());
         }
     }
     Ok(items)
@@ -225,18 +276,16 @@ pub fn decontaminate_files(
             "decontamination needs at least one evaluation file",
         ));
     }
-    let items = read_eval(eval, &cfg.reader)?;
+    let mut stats = DecontamStats::default();
+    let items = read_eval(eval, cfg, &mut stats)?;
     let texts: Vec<&str> = items.iter().map(|(_, _, t)| t.as_str()).collect();
     let index = EvalIndex::new(&texts, cfg.ngram, cfg.threshold)?;
     let mut hit_items = vec![false; index.len()];
     let mut writer = JsonlWriter::create(output)?;
     let mut r_writer = report.map(JsonlWriter::create).transpose()?;
     let mut q_writer = quarantine.map(JsonlWriter::create).transpose()?;
-    let mut stats = DecontamStats {
-        eval_items: index.len() as u64,
-        eval_unchecked: index.unchecked() as u64,
-        ..DecontamStats::default()
-    };
+    stats.eval_items = index.len() as u64;
+    stats.eval_unchecked = index.unchecked() as u64;
     let mut opts = cfg.reader.clone();
     opts.required = cfg.fields.clone().unwrap_or_default();
     for src in train {

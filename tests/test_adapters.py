@@ -64,7 +64,8 @@ def test_toyhom_csv_gbk(shared_data: Path, tmp_path: Path) -> None:
     assert r["input"].startswith("我有高血压这两天女婿来的时候给我拿了些党参泡水喝")
     assert r["output"].startswith("高血压病人可以口服党参的。")
     assert (r["style"], r["id"]) == ("qa", "样例_内科5000-6000.csv:0")
-    assert "history" not in r and "system" not in r
+    # Every record carries every Alpaca key (LLaMA-Factory reads example["history"]).
+    assert (r["history"], r["system"], r["turn"]) == ([], "", 1)
 
 
 def test_toyhom_txt_blocks(shared_data: Path, tmp_path: Path) -> None:
@@ -164,7 +165,7 @@ def test_cmtmedqa_two_schemas(shared_data: Path, tmp_path: Path) -> None:
     stats, recs = run("cmtmedqa", [src], tmp_path / "c.jsonl", per_conversation=True)
     assert stats["written"] == 1144
     j = next(r for r in recs if r["id"] == "j4219")
-    assert len(j["history"]) == 3 and "turn" not in j
+    assert len(j["history"]) == 3 and j["turn"] == 4  # the conversation's last turn
 
 
 def test_discmed_turns_and_conversations(shared_data: Path, tmp_path: Path) -> None:
@@ -301,9 +302,11 @@ def test_generic_adapters(tmp_path: Path) -> None:
         "input": "选项：A 维生素A；B 维生素C",
         "output": "B",
         "system": "你是考官。",
+        "history": [],
         "source": "mapping",
         "style": "generic",
         "id": "q1",
+        "turn": 1,
     }
     with pytest.raises(cd.ConfigError, match="mapping"):
         convert("mapping", [FIXTURES / "mapping.csv"], tmp_path / "x.jsonl", mapping={"input": "q"})

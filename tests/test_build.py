@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+import csft_data
 from csft_data import ConfigError
 from csft_data.build import build, load_recipe, parse_recipe
 from csft_data.build.select import _water_fill, mixture_targets
@@ -116,16 +117,19 @@ def test_outputs_load_with_datasets_and_polars(built: tuple[Path, dict[str, Any]
     datasets = pytest.importorskip("datasets")
     d, m = built
     out = d / "out"
-    ds = datasets.load_dataset(
+    # The folder itself (its card names the Parquet splits), and the JSONL with the features.
+    ds = datasets.load_dataset(str(out), cache_dir=str(d / "hf"))
+    assert ds["train"].num_rows == m["split"]["train"] > 10_000
+    assert ds["validation"].num_rows == m["split"]["val"] > 0
+    js = datasets.load_dataset(
         "json",
         data_files={"train": str(out / "train.jsonl"), "val": str(out / "val.jsonl")},
+        features=csft_data.alpaca_features(),
         cache_dir=str(d / "hf"),
     )
-    assert ds["train"].num_rows == m["split"]["train"] > 10_000
-    assert ds["val"].num_rows == m["split"]["val"] > 0
-    assert {"instruction", "input", "output", "history", "source", "style", "id"} <= set(
-        ds["train"].column_names
-    )
+    assert js["train"].num_rows == m["split"]["train"]
+    assert js["train"][:50] == ds["train"][:50]
+    assert set(js["train"].column_names) == set(csft_data.alpaca_features())
     for part in ("train", "val"):
         frame = pl.read_parquet(out / f"{part}.parquet")
         assert frame.height == m["outputs"][f"{part}.jsonl"]["records"]
@@ -133,7 +137,7 @@ def test_outputs_load_with_datasets_and_polars(built: tuple[Path, dict[str, Any]
         assert frame["output"].null_count() == 0
     info = json.loads((out / "dataset_info.json").read_text("utf-8"))
     assert info["medsft_train"] == {
-        "file_name": "train.jsonl",
+        "file_name": "train.parquet",
         "formatting": "alpaca",
         "columns": {
             "prompt": "instruction",

@@ -77,3 +77,78 @@ def test_unrelated_eval_set_removes_nothing_and_bad_input_fails(
     assert info.value.field == "question"
     with pytest.raises(cd.ConfigError, match="threshold"):
         cd.decontaminate([toyhom_csv], out, [eval_csv[0]], threshold=0)
+
+
+def _with_unanswerable_rows(src: Path, dst: Path) -> list[dict[str, str]]:
+    """``src`` with the answers of rows 1 and 3 blanked (as real CMExam rows have them), row
+    5's answer naming no option and row 7 without question text."""
+    with src.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows[1]["Answer"] = rows[3]["Answer"] = ""
+    rows[5]["Answer"] = "F"
+    rows[7]["Question"] = ""
+    with dst.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return rows
+
+
+def test_eval_items_with_empty_answers_are_used_and_items_without_text_counted(
+    eval_csv: tuple[Path, list[str]], train_jsonl: Path, tmp_path: Path
+) -> None:
+    # A real CMExam file with empty answers used to kill the run on its answer column:
+    # checking needs the question text only.
+    ev = tmp_path / "unanswerable.csv"
+    rows = _with_unanswerable_rows(eval_csv[0], ev)
+    stats = cd.decontaminate(
+        [train_jsonl], tmp_path / "c.jsonl", {ev: ["Question"]}, fields=["ask"]
+    )
+    assert stats["eval_items"] == len(rows) - 1 and stats["eval_no_text"] == 1
+    # A field name no record has is still an error naming it.
+    with pytest.raises(cd.ParseError) as info:
+        cd.decontaminate([train_jsonl], tmp_path / "c.jsonl", {ev: ["question"]})
+    assert info.value.field == "question" and str(ev) in str(info.value)
+
+
+def test_build_decontaminates_against_a_cmexam_file_with_unanswerable_items(
+    shared_data: Path, eval_csv: tuple[Path, list[str]], train_jsonl: Path, tmp_path: Path
+) -> None:
+    from csft_data.build import build
+
+    ev = tmp_path / "cmexam_unanswerable.csv"
+    rows = _with_unanswerable_rows(eval_csv[0], ev)
+    # The planted questions of rows with an empty / unusable answer are still found.
+    planted = [
+        rows[k]["Question"] + "\n" + rows[k]["Options"].replace("\\n", "\n") for k in (1, 3, 5)
+    ]
+    train = tmp_path / "alpaca.jsonl"
+    recs = [{"instruction": f"请回答：{q}", "input": "", "output": "不清楚"} for q in planted] + [
+        {"instruction": f"问题{i}：头疼怎么办", "input": "", "output": "多休息"} for i in range(5)
+    ]
+    train.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs), "utf-8")
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(
+        f"""
+[output]
+dir = "out"
+name = "t"
+[[source]]
+name = "qa"
+adapter = "alpaca"
+path = "{train}"
+[decontaminate]
+eval = [{{ path = "{ev}", adapter = "cmexam" }}]
+[split]
+val_ratio = 0.0
+""",
+        "utf-8",
+    )
+    m = build(recipe).manifest
+    dec = m["decontamination"]
+    assert dec["eval_items"] == len(rows) - 1
+    assert dec["eval_items_hit"] == 3
+    assert dec["eval_items_left_out"] == {"cmexam_unanswerable.csv: rejected: value (question)": 1}
+    assert m["sources"]["qa"]["removed"] == {"decontaminate: contains an evaluation item": 3}
+    report = (tmp_path / "out" / "report.html").read_text("utf-8")
+    assert "cmexam_unanswerable.csv" in report and "value (question)" in report

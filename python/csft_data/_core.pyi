@@ -181,6 +181,7 @@ def decontaminate_files(
     encoding: str = "auto",
     on_error: str = "raise",
     batch_size: int = 4096,
+    eval_on_error: str = "raise",
 ) -> dict[str, Any]: ...
 def dedup_files(
     inputs: list[tuple[PathLike[str] | str, str]],
@@ -278,6 +279,7 @@ def adapt(
     quarantine: PathLike[str] | str | None = None,
     mapping: dict[str, str] | None = None,
     batch_size: int = 4096,
+    questions_only: bool = False,
 ) -> dict[str, Any]: ...
 def rouge_l(predictions: list[str], references: list[str]) -> tuple[bytes, bytes, bytes, bytes]: ...
 def rouge_tokens(text: str) -> list[str]: ...

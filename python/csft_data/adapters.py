@@ -48,6 +48,7 @@ def convert(
     quarantine: str | Path | None = None,
     mapping: Mapping[str, str] | None = None,
     batch_size: int = 4096,
+    questions_only: bool = False,
 ) -> dict[str, Any]:
     """Converts ``inputs`` with ``adapter`` into ``output`` (JSONL, ``.gz``/``.zst`` ok,
     written atomically).
@@ -57,7 +58,10 @@ def convert(
     record per conversation instead of one per assistant turn. ``mapping`` (``mapping``
     adapter only) maps output fields (``instruction``, ``input``, ``output``, ``system``,
     ``history``, ``id``) to input field names. With ``on_error="skip"`` rejected units go to
-    ``quarantine`` (default ``OUT.quarantine.jsonl``).
+    ``quarantine`` (default ``OUT.quarantine.jsonl``). ``questions_only`` reads an evaluation
+    set for decontamination: answer-side defects (an empty or missing answer, an answer naming
+    no option) do not reject an item, whose question and options are all that is checked; an
+    item without question text is still rejected.
 
     Returns counts: ``records`` (input units) = ``converted`` + ``skipped`` + ``rejected``;
     ``written`` output records; per file; ``skipped_by_reason``; ``rejected_by_reason``
@@ -79,6 +83,7 @@ def convert(
         quarantine=Path(quarantine) if quarantine is not None else None,
         mapping=dict(mapping) if mapping else None,
         batch_size=batch_size,
+        questions_only=questions_only,
     )
     stats["seconds"] = time.perf_counter() - t0
     return stats

@@ -31,6 +31,7 @@ def decontaminate(
     encoding: str = "auto",
     on_error: str = "raise",
     batch_size: int = 4096,
+    eval_on_error: str | None = None,
 ) -> dict[str, Any]:
     """Writes the records of ``inputs`` that contain no evaluation item to ``output`` (JSONL, or
     ``.json``/``.csv``/``.parquet`` by name).
@@ -42,6 +43,12 @@ def decontaminate(
     fields. ``report`` gets one line per removed record (source, index, evaluation file and
     index, overlap, the item's text). Returns per-source counts
     (``records = kept + removed + rejected``) and how many evaluation items were hit.
+
+    Only an item's question side is checked, so an item is used whatever its answer fields
+    hold; an item whose checked fields are missing or empty is left out and counted
+    (``eval_no_text``). A malformed evaluation row raises, or with ``eval_on_error="skip"``
+    (default: ``on_error``) is counted in ``eval_rejected`` (first ones in
+    ``eval_rejections``).
     """
     paths = [Path(p) for p in inputs]
     if not paths:
@@ -70,6 +77,7 @@ def decontaminate(
             encoding=encoding,
             on_error=on_error,
             batch_size=batch_size,
+            eval_on_error=eval_on_error or on_error,
         )
     stats["output"] = str(out)
     stats["report"] = str(report) if report is not None else None

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::template::{placeholders, render, spec, TemplateSpec, Templates};
-use super::{bad, id_or, non_empty, opt_str, req_str, text_of, Alpaca, Bad, Conv, Ctx, Outcome};
+use super::{
+    bad, id_or, json_type, non_empty, opt_str, req_str, text_of, Alpaca, Bad, Conv, Ctx, Outcome,
+};
 use crate::error::{DataErrorKind, Error, Result};
 use crate::lengths::template::conversation;
 use crate::record::Record;
@@ -92,10 +94,14 @@ pub fn discmed(r: &Record, ctx: &Ctx<'_>) -> Conv {
         let role = m.get("role").and_then(Value::as_str);
         let content = m.get("content").and_then(text_of);
         let (Some(role), Some(content)) = (role, content) else {
+            let got = match m.get("content") {
+                Some(c) if !c.is_string() => format!(", got content as {}", json_type(c)),
+                _ => String::new(),
+            };
             return Err(bad(
                 "conversation",
                 DataErrorKind::FieldType,
-                format!("message {k}: expected role and content text"),
+                format!("message {k}: expected role and content text{got}"),
             ));
         };
         let user = match role {
@@ -410,7 +416,7 @@ pub fn mapping(r: &Record, ctx: &Ctx<'_>) -> Conv {
                     bad(
                         field,
                         DataErrorKind::FieldType,
-                        format!("expected text for {out}"),
+                        format!("expected text for {out}, got {}", json_type(v)),
                     )
                 }),
             },

@@ -5,14 +5,16 @@
 //! rejected (`value`, field `answer`). The default templates are CollectiveSFT's exact strings
 //! (`preprocess/*_to_sft.py`); CMExam, which CollectiveSFT does not convert, follows MLEC-QA's.
 
-use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
 use serde_json::Value;
 
 use super::template::{spec, TemplateSpec};
-use super::{bad, id_or, non_empty, opt_str, req_str, text_of, Alpaca, Bad, Conv, Ctx, Outcome};
+use super::{
+    answer_str, bad, id_or, id_text, json_type, non_empty, opt_str, req_str, text_of, Alpaca, Bad,
+    Conv, Ctx, Outcome,
+};
 use crate::error::{DataError, DataErrorKind, Error, Result};
 use crate::record::Record;
 
@@ -136,13 +138,13 @@ fn letter(i: usize) -> String {
 /// Renders an item with `instruction` already rendered.
 fn render(ctx: &Ctx<'_>, instruction: String, item: Item, id: String) -> Conv {
     non_empty("question", &item.question)?;
-    if item.options.is_empty() {
+    if item.options.is_empty() && !ctx.questions_only {
         return Err(bad("options", DataErrorKind::Value, "no options"));
     }
-    if item.answer.is_empty() {
+    if item.answer.is_empty() && !ctx.questions_only {
         return Err(bad("answer", DataErrorKind::Value, "empty answer"));
     }
-    for c in item.answer.chars() {
+    for c in item.answer.chars().filter(|_| !ctx.questions_only) {
         if !item
             .options
             .iter()
@@ -225,7 +227,7 @@ fn options_map(r: &Record, field: &str) -> std::result::Result<Vec<(String, Stri
             bad(
                 field,
                 DataErrorKind::FieldType,
-                format!("option {k}: expected text"),
+                format!("option {k}: expected text, got {}", json_type(v)),
             )
         })?;
         out.push((k.clone(), text));
@@ -290,7 +292,7 @@ pub fn cmb(r: &Record, ctx: &Ctx<'_>) -> Conv {
     let item = Item {
         question: req_str(r, "question")?,
         options: options_map(r, "option")?,
-        answer: req_str(r, "answer")?.trim().to_string(),
+        answer: answer_str(r, "answer", ctx)?.trim().to_string(),
         explanation: opt_str(r, "explanation")?,
         always_explained: false,
     };
@@ -320,7 +322,7 @@ pub fn cmexam(r: &Record, ctx: &Ctx<'_>) -> Conv {
     let item = Item {
         question: req_str(r, "Question")?,
         options,
-        answer: req_str(r, "Answer")?.trim().to_string(),
+        answer: answer_str(r, "Answer", ctx)?.trim().to_string(),
         explanation: opt_str(r, "Explanation")?,
         always_explained: false,
     };
@@ -335,7 +337,7 @@ pub fn mlecqa(r: &Record, ctx: &Ctx<'_>) -> Conv {
     let item = Item {
         question: req_str(r, "qtext")?,
         options: options_map(r, "options")?,
-        answer: req_str(r, "answer")?.trim().to_string(),
+        answer: answer_str(r, "answer", ctx)?.trim().to_string(),
         explanation: None,
         always_explained: false,
     };
@@ -437,6 +439,7 @@ pub fn medmcqa(r: &Record, ctx: &Ctx<'_>) -> Conv {
     let cop = match r.get("cop") {
         Some(Value::Number(n)) => n.as_u64(),
         Some(Value::String(s)) => s.trim().parse().ok(),
+        None | Some(Value::Null) if ctx.questions_only => None,
         None | Some(Value::Null) => {
             return Err(bad("cop", DataErrorKind::MissingField, "missing 'cop'"))
         }
@@ -444,6 +447,7 @@ pub fn medmcqa(r: &Record, ctx: &Ctx<'_>) -> Conv {
     };
     let answer = match cop {
         Some(c @ 0..=3) => letter(c as usize),
+        _ if ctx.questions_only => String::new(),
         _ => {
             return Err(bad(
                 "cop",
@@ -499,6 +503,7 @@ fn headqa_item(q: &Record, exam: &Record, exam_name: &str, ctx: &Ctx<'_>) -> Con
         Some(n @ 1..=26) if options.iter().any(|(k, _)| *k == letter(n as usize - 1)) => {
             letter(n as usize - 1)
         }
+        _ if ctx.questions_only => String::new(),
         _ => {
             return Err(bad(
                 "ra",
@@ -514,7 +519,7 @@ fn headqa_item(q: &Record, exam: &Record, exam_name: &str, ctx: &Ctx<'_>) -> Con
         explanation: None,
         always_explained: false,
     };
-    let qid = q.get("qid").and_then(text_of).unwrap_or_default();
+    let qid = q.get("qid").and_then(id_text).unwrap_or_default();
     render(ctx, instruction, item, format!("{exam_name}/{qid}"))
 }
 
@@ -525,7 +530,7 @@ pub(super) fn headqa_file<'a>(
     ctx: &dyn Fn(u64) -> Ctx<'a>,
     sink: &mut super::Sink<'_>,
 ) -> Result<()> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = crate::io::open_file(path)?;
     let doc: Value = serde_json::from_reader(BufReader::new(file)).map_err(|e| {
         Error::from(
             DataError::new(path, DataErrorKind::Json, e.to_string()).at_line(e.line() as u64),

@@ -1,6 +1,10 @@
 //! Source adapters: one per public dataset (CollectiveSFT's Table 1 and SF-Med's SFT table),
 //! reading the files as their authors ship them and converting them, by style, into Alpaca
-//! records `{instruction, input, output, system?, history?, source, style, id, turn?}`.
+//! records `{instruction, input, output, system, history, source, style, id, turn}`: every
+//! record carries every key, with one type per key (`system` "" and `history` [] when it has
+//! none; `turn` the 1-based assistant turn its `output` is), so columnar readers that infer a
+//! schema (LLaMA-Factory's `example[column]`, `datasets`' JSON loader) see the same columns in
+//! every record.
 //!
 //! An [`AdapterInfo`] names the dataset, its style and its default templates ([`template`]).
 //! [`convert`] streams the input files (record formats through [`crate::io::RecordReader`];
@@ -102,7 +106,8 @@ pub struct Alpaca {
     /// `Some` for dialogue records (possibly empty): earlier [user, assistant] pairs.
     pub history: Option<Vec<(String, String)>>,
     pub id: String,
-    /// 1-based assistant turn of a per-turn dialogue record.
+    /// 1-based assistant turn of a per-turn dialogue record (`None`: the last one, written as
+    /// `history.len() + 1`).
     pub turn: Option<usize>,
 }
 
@@ -136,6 +141,8 @@ pub fn bad(field: &str, kind: DataErrorKind, reason: impl Into<String>) -> Bad {
 pub struct Ctx<'a> {
     pub templates: &'a Templates,
     pub per_conversation: bool,
+    /// The file is an evaluation set, read for its questions (see [`AdaptOptions`]).
+    pub questions_only: bool,
     pub mapping: &'a BTreeMap<String, String>,
     /// File name, for ids of datasets without their own.
     pub file: &'a str,
@@ -161,6 +168,11 @@ pub struct AdaptOptions {
     /// `system`, `history`, `id`).
     pub mapping: BTreeMap<String, String>,
     pub batch_size: usize,
+    /// An evaluation set read for decontamination, which needs only each item's question and
+    /// options: answer-side defects (an empty or missing answer, one naming no option, an
+    /// empty response) do not reject the item; its output then holds what answer there is.
+    /// An item without question text is still rejected.
+    pub questions_only: bool,
 }
 
 /// Counts for one input file: `records = converted + skipped + rejected`.
@@ -208,28 +220,28 @@ impl Sink<'_> {
         r.insert("instruction".into(), Value::String(a.instruction));
         r.insert("input".into(), Value::String(a.input));
         r.insert("output".into(), Value::String(a.output));
-        let system = a
-            .system
-            .or_else(|| (!self.system.is_empty()).then(|| self.system.clone()));
-        if let Some(s) = system {
-            r.insert("system".into(), Value::String(s));
-        }
-        if let Some(h) = a.history {
-            let pairs = h
-                .into_iter()
-                .map(|(q, a)| Value::Array(vec![Value::String(q), Value::String(a)]))
-                .collect();
-            r.insert("history".into(), Value::Array(pairs));
-        }
+        // Every record carries all five Alpaca columns, `system` ("" = the template's default)
+        // and `history` ([] = none) included: LLaMA-Factory's converter reads
+        // `example[column]` for each column `dataset_info.json` maps, so a key missing from
+        // one JSONL record is a KeyError there.
+        let system = a.system.unwrap_or_else(|| self.system.clone());
+        r.insert("system".into(), Value::String(system));
+        let history = a.history.unwrap_or_default();
+        // The assistant turn the record's `output` is (1-based): a single-turn record is turn
+        // 1, a whole conversation its last turn. Always present, so the column has one type.
+        let turn = a.turn.unwrap_or(history.len() + 1);
+        let pairs = history
+            .into_iter()
+            .map(|(q, a)| Value::Array(vec![Value::String(q), Value::String(a)]))
+            .collect();
+        r.insert("history".into(), Value::Array(pairs));
         r.insert("source".into(), Value::String(self.info.name.into()));
         r.insert(
             "style".into(),
             Value::String(self.info.style.as_str().into()),
         );
         r.insert("id".into(), Value::String(a.id));
-        if let Some(t) = a.turn {
-            r.insert("turn".into(), Value::from(t));
-        }
+        r.insert("turn".into(), Value::from(turn));
         r
     }
 
@@ -369,6 +381,7 @@ pub fn convert(
             let ctx = |index| Ctx {
                 templates: &templates,
                 per_conversation: opts.per_conversation,
+                questions_only: opts.questions_only,
                 mapping: &opts.mapping,
                 file: &file,
                 index,
@@ -431,7 +444,8 @@ pub fn convert(
 
 // Helpers shared by the conversions.
 
-/// A required string field (numbers are taken as their text).
+/// A required text field: absent or `null` is a missing field, any other type (a number, a
+/// list, an object) a rejection naming the field and the type found.
 pub fn req_str(r: &Record, field: &str) -> std::result::Result<String, Bad> {
     match r.get(field) {
         None | Some(Value::Null) => Err(bad(
@@ -439,26 +453,71 @@ pub fn req_str(r: &Record, field: &str) -> std::result::Result<String, Bad> {
             DataErrorKind::MissingField,
             format!("missing '{field}'"),
         )),
-        Some(v) => text_of(v).ok_or_else(|| bad(field, DataErrorKind::FieldType, "expected text")),
+        Some(v) => text_or_bad(v, field),
     }
 }
 
-/// An optional string field (absent or null → `None`).
+/// An optional text field (absent or null → `None`; another type than text is a rejection).
 pub fn opt_str(r: &Record, field: &str) -> std::result::Result<Option<String>, Bad> {
     match r.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => text_of(v)
-            .map(Some)
-            .ok_or_else(|| bad(field, DataErrorKind::FieldType, "expected text")),
+        Some(v) => text_or_bad(v, field).map(Some),
     }
 }
 
-/// A string, or a number's text.
+/// The text of a JSON string; `None` for any other type. Text fields never take a number's
+/// text silently: `"content": 12345` is a type error, as `null` is a missing field.
 pub fn text_of(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
+/// `v` as text, or a field-type rejection saying what was found instead.
+pub fn text_or_bad(v: &Value, field: &str) -> std::result::Result<String, Bad> {
+    text_of(v).ok_or_else(|| {
+        bad(
+            field,
+            DataErrorKind::FieldType,
+            format!("expected text, got {}", json_type(v)),
+        )
+    })
+}
+
+/// The JSON type of `v`, for messages ("a number", "a list", ...).
+pub fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// An identifier: text, or a number's text (ids are often numeric; they are not content).
+pub fn id_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+/// The answer-side text field `field`: required, except in an evaluation set
+/// (`questions_only`), where a missing, null or non-text answer is read as "".
+pub fn answer_str(r: &Record, field: &str, ctx: &Ctx<'_>) -> std::result::Result<String, Bad> {
+    match req_str(r, field) {
+        Err(_) if ctx.questions_only => Ok(String::new()),
+        other => other,
+    }
+}
+
+/// [`non_empty`] for an answer-side field: no check in an evaluation set.
+pub fn answer_non_empty(ctx: &Ctx<'_>, field: &str, text: &str) -> std::result::Result<(), Bad> {
+    if ctx.questions_only {
+        Ok(())
+    } else {
+        non_empty(field, text)
     }
 }
 
@@ -474,7 +533,7 @@ pub fn non_empty(field: &str, text: &str) -> std::result::Result<(), Bad> {
 /// The record's own id field as text, or the fallback `file:index`.
 pub fn id_or(r: &Record, field: &str, ctx: &Ctx<'_>) -> String {
     r.get(field)
-        .and_then(text_of)
+        .and_then(id_text)
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| ctx.fallback_id())
 }

@@ -7,7 +7,10 @@
 use serde_json::Value;
 
 use super::template::{spec, TemplateSpec};
-use super::{bad, id_or, non_empty, opt_str, req_str, text_of, Alpaca, Bad, Conv, Ctx, Outcome};
+use super::{
+    answer_non_empty, answer_str, bad, id_or, non_empty, opt_str, req_str, text_or_bad, Alpaca,
+    Bad, Conv, Ctx, Outcome,
+};
 use crate::error::DataErrorKind;
 use crate::record::Record;
 
@@ -57,7 +60,7 @@ fn one(ctx: &Ctx<'_>, vars: &[(&str, &str)], id: String) -> std::result::Result<
     if instruction.trim().is_empty() && input.trim().is_empty() {
         return Err(bad("", DataErrorKind::Value, "empty question"));
     }
-    non_empty("output", &output)?;
+    answer_non_empty(ctx, "output", &output)?;
     Ok(Outcome::Records(vec![Alpaca {
         instruction,
         input,
@@ -72,8 +75,8 @@ fn one(ctx: &Ctx<'_>, vars: &[(&str, &str)], id: String) -> std::result::Result<
 pub fn toyhom(r: &Record, ctx: &Ctx<'_>) -> Conv {
     let title = req_str(r, "title")?;
     let ask = opt_str(r, "ask")?.unwrap_or_default();
-    let answer = req_str(r, "answer")?;
-    non_empty("answer", &answer)?;
+    let answer = answer_str(r, "answer", ctx)?;
+    answer_non_empty(ctx, "answer", &answer)?;
     let dep = opt_str(r, "department")?.unwrap_or_default();
     let vars = [
         ("title", title.as_str()),
@@ -87,9 +90,7 @@ pub fn toyhom(r: &Record, ctx: &Ctx<'_>) -> Conv {
 /// A text field, or the single element of a one-element list (Zhongjing's Huatuo-26M form).
 fn single_text(r: &Record, field: &str) -> std::result::Result<String, Bad> {
     match r.get(field) {
-        Some(Value::Array(a)) if a.len() == 1 => {
-            text_of(&a[0]).ok_or_else(|| bad(field, DataErrorKind::FieldType, "expected text"))
-        }
+        Some(Value::Array(a)) if a.len() == 1 => text_or_bad(&a[0], field),
         Some(Value::Array(a)) => Err(bad(
             field,
             DataErrorKind::Value,
@@ -103,7 +104,7 @@ fn single_text(r: &Record, field: &str) -> std::result::Result<String, Bad> {
 pub fn huatuo26m(r: &Record, ctx: &Ctx<'_>) -> Conv {
     let q = single_text(r, "instruction")?;
     let a = single_text(r, "output")?;
-    non_empty("output", &a)?;
+    answer_non_empty(ctx, "output", &a)?;
     one(
         ctx,
         &[("question", &q), ("answer", &a)],
@@ -114,8 +115,8 @@ pub fn huatuo26m(r: &Record, ctx: &Ctx<'_>) -> Conv {
 /// ChatMed-Consult (`query`, `response`).
 pub fn chatmed(r: &Record, ctx: &Ctx<'_>) -> Conv {
     let q = req_str(r, "query")?;
-    let a = req_str(r, "response")?;
-    non_empty("response", &a)?;
+    let a = answer_str(r, "response", ctx)?;
+    answer_non_empty(ctx, "response", &a)?;
     one(
         ctx,
         &[("question", &q), ("answer", &a)],
@@ -132,12 +133,7 @@ pub fn pubmedqa(r: &Record, ctx: &Ctx<'_>) -> Conv {
     let list = |f: &str| -> std::result::Result<Vec<String>, Bad> {
         match r.get(f) {
             None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|v| {
-                    text_of(v).ok_or_else(|| bad(f, DataErrorKind::FieldType, "expected text"))
-                })
-                .collect(),
+            Some(Value::Array(a)) => a.iter().map(|v| text_or_bad(v, f)).collect(),
             Some(_) => Err(bad(f, DataErrorKind::FieldType, "expected a list")),
         }
     };
@@ -154,7 +150,7 @@ pub fn pubmedqa(r: &Record, ctx: &Ctx<'_>) -> Conv {
         .join("\n");
     let long_answer = req_str(r, "LONG_ANSWER")?;
     let decision = req_str(r, "final_decision")?;
-    non_empty("LONG_ANSWER", &long_answer)?;
+    answer_non_empty(ctx, "LONG_ANSWER", &long_answer)?;
     let instruction = t.render(
         "instruction",
         &[("question", &question), ("context", &context)],
@@ -185,12 +181,10 @@ fn labels(r: &Record, field: &str) -> std::result::Result<Vec<String>, Bad> {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|x| {
-                text_of(x).ok_or_else(|| bad(field, DataErrorKind::FieldType, "expected text"))
-            })
+            .map(|x| text_or_bad(x, field))
             .collect::<std::result::Result<_, _>>()?,
         Some(x) => {
-            vec![text_of(x).ok_or_else(|| bad(field, DataErrorKind::FieldType, "expected text"))?]
+            vec![text_or_bad(x, field)?]
         }
     };
     Ok(items

@@ -23,6 +23,7 @@ fn run_with(name: &str, r: Value, per_conversation: bool) -> Conv {
     let ctx = Ctx {
         templates: &templates,
         per_conversation,
+        questions_only: false,
         mapping: &mapping,
         file: "f.json",
         index: 7,
@@ -362,4 +363,117 @@ fn huatuo_sft_prefixes_turns_and_bad_order() {
         run("huatuo_sft", json!({"data": ["问：只有问题"]})),
         Ok(Outcome::Skipped(_))
     ));
+}
+
+#[test]
+fn a_number_where_text_is_expected_is_a_rejection_naming_the_field() {
+    // `"content": 12345` used to become the text "12345" silently.
+    let conv = json!({"_id": "d1", "conversation": [
+        {"role": "user", "content": 12345}, {"role": "assistant", "content": "好"}]});
+    let err = run("discmed", conv).unwrap_err();
+    assert_eq!(err.kind, DataErrorKind::FieldType);
+    assert_eq!(err.field.as_deref(), Some("conversation"));
+    assert!(
+        err.reason.contains("got content as a number"),
+        "{}",
+        err.reason
+    );
+    let cmb = json!({"exam_type": "医师考试", "exam_class": "执业医师", "exam_subject": "内科",
+        "question": 42, "answer": "A", "question_type": "单项选择题", "option": {"A": "甲", "B": "乙"}});
+    let err = run("cmb", cmb).unwrap_err();
+    assert_eq!(
+        (err.field.as_deref(), err.kind),
+        (Some("question"), DataErrorKind::FieldType)
+    );
+    assert!(err.reason.contains("got a number"), "{}", err.reason);
+    // Ids may be numbers: they are not content.
+    let ok = json!({"_id": 7, "conversation": [
+        {"role": "user", "content": "头疼"}, {"role": "assistant", "content": "休息"}]});
+    assert_eq!(one(run("discmed", ok)).id, "7");
+}
+
+#[test]
+fn every_output_record_carries_every_alpaca_key_with_one_type() {
+    // LLaMA-Factory reads example["system"] / example["history"] for every record, and a
+    // columnar reader needs one type per key: "" / [] / turn 1 for a record without them.
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in.jsonl");
+    std::fs::write(
+        &src,
+        concat!(
+            r#"{"instruction": "问", "input": "", "output": "答"}"#,
+            "\n",
+            r#"{"instruction": "问2", "input": "", "output": "答2", "system": "你是医生", "history": [["q", "a"]]}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out.jsonl");
+    convert(
+        adapter("alpaca").unwrap(),
+        &[src],
+        &out,
+        None,
+        &AdaptOptions::default(),
+    )
+    .unwrap();
+    let lines: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&lines[0]), keys(&lines[1]));
+    assert_eq!(
+        (&lines[0]["system"], &lines[0]["history"], &lines[0]["turn"]),
+        (&json!(""), &json!([]), &json!(1))
+    );
+    assert_eq!(
+        (&lines[1]["system"], &lines[1]["history"], &lines[1]["turn"]),
+        (&json!("你是医生"), &json!([["q", "a"]]), &json!(2))
+    );
+}
+
+#[test]
+fn evaluation_sets_keep_items_with_answer_side_defects() {
+    // Real CMExam rows have empty answers: checking a training record against an item needs
+    // its question and options only.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("cmexam.csv");
+    std::fs::write(
+        &csv,
+        "Question,Options,Answer,Explanation\n\
+         高血压的诊断标准是,A 甲\\nB 乙,,\n\
+         糖尿病的诊断标准是,A 甲\\nB 乙,E,\n\
+         ,A 甲\\nB 乙,A,\n\
+         肺炎的首选药物是,A 甲\\nB 乙,B,解释\n",
+    )
+    .unwrap();
+    let run = |questions_only: bool| {
+        let opts = AdaptOptions {
+            on_error: OnError::Skip,
+            questions_only,
+            ..AdaptOptions::default()
+        };
+        let out = dir.path().join(format!("out-{questions_only}.jsonl"));
+        let q = dir.path().join(format!("q-{questions_only}.jsonl"));
+        let stats = convert(
+            adapter("cmexam").unwrap(),
+            std::slice::from_ref(&csv),
+            &out,
+            Some(&q),
+            &opts,
+        )
+        .unwrap();
+        (stats, std::fs::read_to_string(out).unwrap())
+    };
+    let (strict, _) = run(false);
+    assert_eq!((strict.written, strict.files[0].rejected), (1, 3));
+    let (eval, text) = run(true);
+    assert_eq!((eval.written, eval.files[0].rejected), (3, 1));
+    assert_eq!(
+        eval.rejected_by_reason.keys().collect::<Vec<_>>(),
+        ["value (question)"]
+    );
+    assert!(text.lines().next().unwrap().contains("高血压的诊断标准是"));
 }

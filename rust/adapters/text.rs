@@ -19,7 +19,6 @@
 //! is valid UTF-8, else GB18030 (GBK); a line that does not decode rejects its unit (`decode`).
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -46,7 +45,7 @@ struct Line {
 
 impl Lines {
     fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = crate::io::open_file(path)?;
         let name = path.to_string_lossy().to_ascii_lowercase();
         let inner: Box<dyn Read> = if name.ends_with(".gz") {
             Box::new(flate2::read::MultiGzDecoder::new(file))

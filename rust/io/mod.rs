@@ -25,6 +25,7 @@ mod jsonl;
 mod parquet;
 mod parse;
 mod source;
+pub use self::source::open_file;
 #[cfg(test)]
 mod tests;
 
@@ -222,6 +223,7 @@ impl RecordReader {
         if options.batch_size == 0 {
             return Err(Error::config("batch_size must be at least 1"));
         }
+        source::check_file(path)?;
         let (format, sniff) = match options.format {
             Some(format) => (format, false),
             None => match Format::from_path(path) {

@@ -10,7 +10,6 @@
 //! read (a panic inside the parquet crate is caught and reported the same way). Progress
 //! (`bytes_read`) advances per finished row group. No column projection, no Arrow.
 
-use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
@@ -19,7 +18,7 @@ use ::parquet::record::reader::RowIter;
 use ::parquet::record::{Field, Row};
 use serde_json::{Map, Number, Value};
 
-use crate::error::{DataError, DataErrorKind, Error, Result};
+use crate::error::{DataError, DataErrorKind, Result};
 use crate::record::{Origin, Record, RecordBatch};
 
 use super::parse::{Ctx, Failure};
@@ -40,7 +39,7 @@ fn parquet_error(path: &Path, reason: impl std::fmt::Display) -> DataError {
 
 impl ParquetReader {
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = super::source::open_file(path)?;
         let reader = SerializedFileReader::new(file)
             .map_err(|e| parquet_error(path, format_args!("not a readable Parquet file: {e}")))?;
         let mut rows = 0u64;

@@ -120,6 +120,56 @@ fn bare_message(e: &serde_json::Error) -> String {
     msg
 }
 
+/// serde_json's message, except for a `\uXXXX` escape of half a UTF-16 surrogate pair, which it
+/// reports as "unexpected end of hex escape" or "lone leading surrogate" (even for a trailing
+/// half): that case is named for what it is.
+fn json_message(e: &serde_json::Error, text: &str) -> String {
+    let msg = bare_message(e);
+    if msg.contains("hex escape") || msg.contains("surrogate") {
+        if let Some(esc) = lone_surrogate(text) {
+            return format!(
+                "lone surrogate escape '{esc}': half of a UTF-16 pair, not a character \
+                 (the text is not valid Unicode)"
+            );
+        }
+    }
+    msg
+}
+
+/// The first `\uD800`–`\uDFFF` escape in `text` that is not a leading half followed by a
+/// trailing half.
+fn lone_surrogate(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    let unit = |i: usize| -> Option<u16> {
+        let hex = b.get(i..i + 6)?;
+        if hex[0] != b'\\' || hex[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
+    };
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            if let Some(u) = unit(i) {
+                if (0xD800..0xDC00).contains(&u) {
+                    match unit(i + 6) {
+                        Some(v) if (0xDC00..0xE000).contains(&v) => i += 12,
+                        _ => return text.get(i..i + 6),
+                    }
+                    continue;
+                }
+                if (0xDC00..0xE000).contains(&u) {
+                    return text.get(i..i + 6);
+                }
+            }
+            i += 2; // an escape: skip the escaped character (`\\` included)
+            continue;
+        }
+        i += 1;
+    }
+    None
+}
+
 /// One record's raw JSON text, cut out of the buffer by a reader.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Span {
@@ -171,7 +221,7 @@ fn parse_span(data: &[u8], span: &Span, encoding: Encoding, ctx: &Ctx) -> Result
         };
         Failure::new(
             DataErrorKind::Json,
-            format!("invalid JSON: {} {position}", bare_message(&e)),
+            format!("invalid JSON: {} {position}", json_message(&e, &text)),
         )
     })?;
     let mut record = match value {
@@ -194,7 +244,7 @@ fn parse_span(data: &[u8], span: &Span, encoding: Encoding, ctx: &Ctx) -> Result
         let key: String = serde_json::from_str(&key_text).map_err(|e| {
             Failure::new(
                 DataErrorKind::Json,
-                format!("invalid JSON object key: {}", bare_message(&e)),
+                format!("invalid JSON object key: {}", json_message(&e, &key_text)),
             )
         })?;
         if record.contains_key("_key") {

@@ -133,10 +133,31 @@ impl SourceInfo {
     }
 }
 
+/// Opens an input file for reading. A folder is refused as `[Errno 21] Is a directory`
+/// (Linux lets `open` succeed on one and fails only at the first read, with no path); inputs
+/// are files: give the files of a folder (e.g. `DIR/*.jsonl`), sorted as you want them read.
+pub fn open_file(path: &Path) -> Result<File> {
+    check_file(path)?;
+    File::open(path).map_err(|e| Error::io(path, e))
+}
+
+/// Fails with the OS error for a path that does not exist or cannot be read, and with
+/// `[Errno 21] Is a directory` for a folder.
+pub fn check_file(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::io(path, std::io::Error::from_raw_os_error(EISDIR)));
+    }
+    Ok(())
+}
+
+/// `EISDIR`, the same number on Linux and macOS.
+const EISDIR: i32 = 21;
+
 /// Opens the raw file (no decompression) and peeks its first bytes. Returns the buffered file
 /// and the compression its magic bytes show.
 fn open_raw(path: &Path) -> Result<(BufReader<Counting>, Compression, Arc<Counter>, u64)> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = open_file(path)?;
     let total = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let counter = Arc::new(Counter::default());
     let mut raw = BufReader::with_capacity(

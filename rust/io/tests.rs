@@ -1223,3 +1223,46 @@ fn throughput() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Messages that say what is wrong
+
+#[test]
+fn a_lone_surrogate_escape_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, esc) in [
+        (r#"{"a": "\ud800"}"#, r"\ud800"),
+        (r#"{"a": "x\uDC00y"}"#, r"\uDC00"),
+        (r#"{"a": "\ud83d\u0041"}"#, r"\ud83d"),
+    ] {
+        let p = write(
+            dir.path(),
+            "s.jsonl",
+            format!("{{\"ok\": 1}}\n{text}\n").as_bytes(),
+        );
+        let e = read_with(&p, opts()).error.expect("an error");
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&format!("lone surrogate escape '{esc}'")) && msg.contains(":2"),
+            "{msg}"
+        );
+    }
+    // A proper pair is a character.
+    let p = write(dir.path(), "pair.jsonl", br#"{"a": "\ud83d\ude00"}"#);
+    assert_eq!(read_ok(&p, opts())[0]["a"], "\u{1F600}");
+}
+
+#[test]
+fn a_directory_or_a_missing_path_says_so_not_the_format() {
+    let dir = tempfile::tempdir().unwrap();
+    for p in [dir.path().to_path_buf(), dir.path().join("data.jsonl")] {
+        fs::create_dir_all(dir.path().join("data.jsonl")).unwrap();
+        let e = read_with(&p, opts()).error.expect("an error");
+        assert!(matches!(&e, Error::Io { source, .. } if source.raw_os_error() == Some(21)));
+        assert!(e.to_string().contains("Is a directory"), "{e}");
+    }
+    let e = read_with(&dir.path().join("missing"), opts())
+        .error
+        .unwrap();
+    assert!(e.to_string().contains("No such file"), "{e}");
+}

@@ -10,16 +10,21 @@
 
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
-use tokenizers::Tokenizer;
+use std::borrow::Cow;
 
+use rayon::prelude::*;
+use tokenizers::{AddedToken, Tokenizer};
+
+use super::special::{self, SpecialTokens};
 use super::template::{fill, Conversation, Element, Slot, Template};
 use crate::error::{Error, Result};
 
-/// A loaded tokenizer.
+/// A loaded tokenizer, with the BOS/EOS its folder configures (`special.rs`).
+#[derive(Clone)]
 pub struct TokenCounter {
     tokenizer: Tokenizer,
     path: PathBuf,
+    special: Option<SpecialTokens>,
 }
 
 impl TokenCounter {
@@ -43,11 +48,25 @@ impl TokenCounter {
         Ok(Self {
             tokenizer,
             path: path.to_path_buf(),
+            special: special::configured(path)?,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The BOS/EOS configured beside the `tokenizer.json`, if it has a configuration.
+    pub fn special(&self) -> Option<&SpecialTokens> {
+        self.special.as_ref()
+    }
+
+    /// Whether `token` is an added token (matched whole in any text, as special tokens are).
+    fn is_added(&self, token: &str) -> bool {
+        self.tokenizer
+            .get_added_tokens_decoder()
+            .values()
+            .any(|t| t.content == token)
     }
 
     /// The id of a token (vocabulary or added token), if the tokenizer has it.
@@ -110,50 +129,103 @@ impl RecordTokens {
 
 /// A template bound to a tokenizer: counts conversations.
 pub struct TemplateCounter<'a> {
-    counter: &'a TokenCounter,
+    /// The tokenizer, or a copy of it with the template's stop words added as special tokens.
+    counter: Cow<'a, TokenCounter>,
     template: Template,
     bos: Option<u32>,
     eos: Option<u32>,
+    /// The BOS / EOS token names used and where they came from.
+    tokens: BoundTokens,
     /// Tokens of the system slot filled with the default system prompt.
     default_system_tokens: u32,
     /// Tokens of the text elements without `{{content}}` (the same for every record).
     fixed_texts: Vec<(&'static str, u32)>,
 }
 
+/// The BOS / EOS names a template was bound with, and where each came from: given
+/// explicitly, the tokenizer's configuration files, or the template's usual name (no
+/// configuration beside `tokenizer.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundTokens {
+    pub bos: Option<String>,
+    pub eos: Option<String>,
+    pub bos_from: String,
+    pub eos_from: String,
+}
+
 impl<'a> TemplateCounter<'a> {
-    /// Binds `template` to `counter`. `bos_token`/`eos_token` override the template's usual
-    /// token names. A template that needs an EOS the tokenizer lacks is a config error; a
-    /// missing BOS is skipped, as LLaMA-Factory skips a `None` `bos_token_id`.
+    /// Binds `template` to `counter`, choosing BOS and EOS as LLaMA-Factory's
+    /// `get_template_and_fix_tokenizer` does: `bos_token`/`eos_token` when given; else the
+    /// tokenizer's configured tokens (`tokenizer_config.json` / `special_tokens_map.json`), the
+    /// EOS replaced by the first stop word for a `replace_eos` template and `<|endoftext|>` when
+    /// none is configured; a `tokenizer.json` without configuration falls back to the
+    /// template's usual names. The stop words become special tokens, as LLaMA-Factory adds
+    /// them (a stop word missing from the vocabulary gets the next id, as there), except that a
+    /// token the template itself needs (a BOS or EOS its slots use, a stop word written in its
+    /// text) must be in the vocabulary: a config error naming it otherwise, where
+    /// LLaMA-Factory would add a token the model has no embedding for.
     pub fn new(
         counter: &'a TokenCounter,
         template: Template,
         bos_token: Option<&str>,
         eos_token: Option<&str>,
     ) -> Result<Self> {
-        let bos_name = bos_token.or(template.bos_token);
-        let bos = bos_name.and_then(|n| counter.token_id(n));
-        if let (Some(name), None) = (bos_token, bos) {
-            return Err(Error::config(format!(
-                "{}: has no BOS token '{name}'",
-                counter.path().display()
-            )));
+        let tokens = bound_tokens(counter, &template, bos_token, eos_token);
+        let path = counter.path().display().to_string();
+        let missing = |what: &str, name: &str, from: &str| {
+            Error::config(format!(
+                "{path}: template '{}' needs the {what} token '{name}' ({from}), which the \
+                 tokenizer's vocabulary lacks; give the token's name explicitly \
+                 (bos_token/eos_token) or use the model's own tokenizer",
+                template.name
+            ))
+        };
+        let bos = match tokens.bos.as_deref() {
+            Some(name) => match counter.token_id(name) {
+                Some(id) => Some(id),
+                // Only the template's usual name may be absent: LLaMA-Factory skips a `None`
+                // bos_token_id, and without configuration there is no BOS to speak of.
+                None if tokens.bos_from == FROM_TEMPLATE => None,
+                None if template.uses(&Element::Bos) || tokens.bos_from == EXPLICIT => {
+                    return Err(missing("BOS", name, &tokens.bos_from))
+                }
+                None => None,
+            },
+            None => None,
+        };
+        for word in template.stop_words {
+            if counter.token_id(word).is_none() && template.writes(word) {
+                return Err(missing("stop-word", word, "LLaMA-Factory's stop words"));
+            }
         }
-        let eos_name = eos_token.or(template.eos_token);
-        let eos = eos_name.and_then(|n| counter.token_id(n));
+        let counter = if template.stop_words.iter().all(|w| counter.is_added(w)) {
+            Cow::Borrowed(counter)
+        } else {
+            let mut owned = counter.clone();
+            let words: Vec<AddedToken> = template
+                .stop_words
+                .iter()
+                .map(|w| AddedToken::from(*w, true))
+                .collect();
+            owned.tokenizer.add_special_tokens(words).map_err(|e| {
+                Error::config(format!("{path}: cannot add the stop words as tokens: {e}"))
+            })?;
+            Cow::Owned(owned)
+        };
+        let eos = tokens.eos.as_deref().and_then(|n| counter.token_id(n));
         if eos.is_none() && template.uses(&Element::Eos) {
-            return Err(Error::config(format!(
-                "{}: template '{}' needs an EOS token, and the tokenizer has no '{}' \
-                 (set the EOS token name)",
-                counter.path().display(),
-                template.name,
-                eos_name.unwrap_or("")
-            )));
+            return Err(missing(
+                "EOS",
+                tokens.eos.as_deref().unwrap_or(""),
+                &tokens.eos_from,
+            ));
         }
         let mut bound = Self {
             counter,
             template,
             bos,
             eos,
+            tokens,
             default_system_tokens: 0,
             fixed_texts: Vec::new(),
         };
@@ -163,7 +235,7 @@ impl<'a> TemplateCounter<'a> {
             for e in slot {
                 if let Element::Text(text) = e {
                     if !text.contains("{{content}}") && !fixed.iter().any(|(f, _)| f == text) {
-                        fixed.push((*text, counter.count(text)?));
+                        fixed.push((*text, bound.counter.count(text)?));
                     }
                 }
             }
@@ -178,9 +250,14 @@ impl<'a> TemplateCounter<'a> {
         &self.template
     }
 
-    /// The tokenizer the template is bound to.
+    /// The tokenizer the template is bound to (with the template's stop words added).
     pub fn counter(&self) -> &TokenCounter {
-        self.counter
+        &self.counter
+    }
+
+    /// The BOS / EOS names used and where they came from.
+    pub fn tokens(&self) -> &BoundTokens {
+        &self.tokens
     }
 
     pub fn bos_id(&self) -> Option<u32> {
@@ -260,3 +337,55 @@ impl<'a> TemplateCounter<'a> {
         })
     }
 }
+
+const FROM_TEMPLATE: &str =
+    "the template's usual name: no tokenizer_config.json beside tokenizer.json";
+const EXPLICIT: &str = "given explicitly";
+
+/// The BOS / EOS names for `template` with `counter` (see [`TemplateCounter::new`]).
+fn bound_tokens(
+    counter: &TokenCounter,
+    template: &Template,
+    bos_token: Option<&str>,
+    eos_token: Option<&str>,
+) -> BoundTokens {
+    let replaced = template
+        .replace_eos
+        .then(|| template.stop_words.first().map(|w| (*w).to_string()))
+        .flatten();
+    let (bos, eos, from) = match counter.special() {
+        Some(sp) => {
+            let files: Vec<String> = sp
+                .files
+                .iter()
+                .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+            let eos = match (&replaced, &sp.eos) {
+                (Some(r), _) => r.clone(),
+                (None, Some(e)) => e.clone(),
+                (None, None) => ENDOFTEXT.into(),
+            };
+            (sp.bos.clone(), Some(eos), files.join(" + "))
+        }
+        None => (
+            template.bos_token.map(str::to_owned),
+            replaced.or_else(|| template.eos_token.map(str::to_owned)),
+            FROM_TEMPLATE.to_string(),
+        ),
+    };
+    let pick = |given: Option<&str>, found: Option<String>| match given {
+        Some(g) => (Some(g.to_owned()), EXPLICIT.to_string()),
+        None => (found, from.clone()),
+    };
+    let (bos, bos_from) = pick(bos_token, bos);
+    let (eos, eos_from) = pick(eos_token, eos);
+    BoundTokens {
+        bos,
+        eos,
+        bos_from,
+        eos_from,
+    }
+}
+
+/// The EOS LLaMA-Factory adds to a tokenizer that configures none.
+const ENDOFTEXT: &str = "<|endoftext|>";

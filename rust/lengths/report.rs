@@ -108,6 +108,8 @@ pub struct LengthsReport {
     pub total: SourceLengths,
     pub bos_id: Option<u32>,
     pub eos_id: Option<u32>,
+    /// The BOS / EOS names used and where they came from.
+    pub tokens: Option<super::BoundTokens>,
     /// The first rejections (all are in the quarantine file when one was asked for).
     pub rejections: Vec<DataError>,
     pub bucket_lines: u64,
@@ -252,6 +254,7 @@ pub fn token_lengths(
     let mut report = LengthsReport {
         bos_id: bound.bos_id(),
         eos_id: bound.eos_id(),
+        tokens: Some(bound.tokens().clone()),
         ..LengthsReport::default()
     };
     let mut all = Acc::new("total", None, &cfg.cutoffs);

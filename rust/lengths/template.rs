@@ -47,9 +47,14 @@ pub struct Template {
     pub default_system: String,
     /// One EOS after the last turn (counted in the response), as `efficient_eos` does.
     pub efficient_eos: bool,
-    /// Token names BOS / EOS usually have with this template's models (overridable).
+    /// Token names BOS / EOS usually have with this template's models: used only for a
+    /// `tokenizer.json` without a `tokenizer_config.json` (see `special.rs`).
     pub bos_token: Option<&'static str>,
     pub eos_token: Option<&'static str>,
+    /// LLaMA-Factory's `stop_words`: added to the tokenizer as special tokens.
+    pub stop_words: &'static [&'static str],
+    /// LLaMA-Factory's `replace_eos`: the first stop word is the EOS token.
+    pub replace_eos: bool,
 }
 
 use Element::{Bos, Eos, Text};
@@ -95,6 +100,8 @@ impl Template {
             efficient_eos: false,
             bos_token: Some("<s>"),
             eos_token: Some("</s>"),
+            stop_words: &[],
+            replace_eos: false,
         }
     }
 
@@ -123,6 +130,7 @@ impl Template {
                 assistant: vec![Text(IM_ASSISTANT)],
                 system: vec![Text(IM_SYSTEM)],
                 default_system: INTERNLM_SYSTEM.into(),
+                stop_words: &["<|im_end|>"],
                 ..Self::base("intern2")
             },
             "intern2_v08" => Self {
@@ -132,6 +140,7 @@ impl Template {
                 system: vec![Text(IM_SYSTEM)],
                 separator: vec![Text("<|im_end|>\n")],
                 efficient_eos: true,
+                stop_words: &["<|im_end|>"],
                 ..Self::base("intern2_v08")
             },
             "qwen" | "chatml" => Self {
@@ -144,8 +153,13 @@ impl Template {
                     String::new()
                 },
                 bos_token: None,
-                // replace_eos: the EOS becomes the first stop word.
                 eos_token: Some("<|im_end|>"),
+                stop_words: if name == "qwen" {
+                    &["<|im_end|>"]
+                } else {
+                    &["<|im_end|>", "<|im_start|>"]
+                },
+                replace_eos: true,
                 ..Self::base(if name == "qwen" { "qwen" } else { "chatml" })
             },
             "llama3" => Self {
@@ -160,6 +174,7 @@ impl Template {
                 )],
                 bos_token: Some("<|begin_of_text|>"),
                 eos_token: Some("<|eot_id|>"),
+                stop_words: &["<|eot_id|>", "<|eom_id|>"],
                 ..Self::base("llama3")
             },
             other => {
@@ -170,6 +185,23 @@ impl Template {
             }
         };
         Ok(t)
+    }
+
+    /// Whether `word` appears in the literal text of a slot (so the template cannot be
+    /// rendered faithfully by a tokenizer that lacks it as a token).
+    pub fn writes(&self, word: &str) -> bool {
+        [
+            &self.prefix,
+            &self.system,
+            &self.user,
+            &self.assistant,
+            &self.separator,
+        ]
+        .iter()
+        .any(|slot| {
+            slot.iter()
+                .any(|e| matches!(e, Text(t) if t.contains(word)))
+        })
     }
 
     /// Whether any slot uses BOS / EOS.

@@ -9,10 +9,25 @@ use super::report::{bucket_of, nearest_rank, token_lengths, LengthsConfig, Sourc
 use super::template::{Conversation, Template};
 use crate::io::ReaderOptions;
 
+/// The added tokens of [`char_tokenizer`]: ids 0–4, then (after "a" = 5) the Llama 3 ones.
+const SPECIAL: [&str; 10] = [
+    "<unk>",
+    "<s>",
+    "</s>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|begin_of_text|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eot_id|>",
+    "<|eom_id|>",
+];
+
 pub(crate) fn char_tokenizer(dir: &std::path::Path) -> std::path::PathBuf {
-    let added: Vec<String> = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
+    let added: Vec<String> = SPECIAL
         .iter()
         .enumerate()
+        .map(|(id, t)| (if id < 5 { id } else { id + 1 }, t))
         .map(|(id, t)| {
             format!(
                 r#"{{"id":{id},"content":"{t}","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true}}"#
@@ -24,8 +39,14 @@ pub(crate) fn char_tokenizer(dir: &std::path::Path) -> std::path::PathBuf {
         "normalizer":null,"pre_tokenizer":null,"post_processor":null,"decoder":null,
         "model":{{"type":"BPE","dropout":null,"unk_token":"<unk>","continuing_subword_prefix":null,
         "end_of_word_suffix":null,"fuse_unk":false,"byte_fallback":false,"ignore_merges":false,
-        "vocab":{{"<unk>":0,"<s>":1,"</s>":2,"<|im_start|>":3,"<|im_end|>":4,"a":5}},"merges":[]}}}}"#,
-        added.join(",")
+        "vocab":{{"<unk>":0,"<s>":1,"</s>":2,"<|im_start|>":3,"<|im_end|>":4,"a":5,{}}},"merges":[]}}}}"#,
+        added.join(","),
+        SPECIAL[5..]
+            .iter()
+            .enumerate()
+            .map(|(k, t)| format!(r#""{t}":{}"#, k + 6))
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let path = dir.join("tokenizer.json");
     std::fs::write(&path, json).unwrap();
@@ -196,4 +217,82 @@ fn report_counts_every_record_and_writes_buckets() {
     assert_eq!(r.bucket_lines, 4);
     let q = std::fs::read_to_string(&quarantine).unwrap();
     assert!(q.contains("\"record\":2") && q.contains("missing_field"));
+}
+
+/// `char_tokenizer` in a folder with this `tokenizer_config.json`.
+fn configured(dir: &std::path::Path, config: &str) -> TokenCounter {
+    let path = char_tokenizer(dir);
+    std::fs::write(dir.join("tokenizer_config.json"), config).unwrap();
+    TokenCounter::from_file(path).unwrap()
+}
+
+fn bind(tok: &TokenCounter, name: &str) -> crate::Result<(Option<u32>, Option<u32>)> {
+    let t = TemplateCounter::new(tok, Template::builtin(name).unwrap(), None, None)?;
+    Ok((t.bos_id(), t.eos_id()))
+}
+
+#[test]
+fn bos_and_eos_come_from_the_tokenizers_config_as_llamafactory_takes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // Qwen-style: no BOS at all, so intern2's BOS prefix adds nothing.
+    let qwen = configured(
+        dir.path(),
+        r#"{"bos_token": null, "eos_token": "<|im_end|>"}"#,
+    );
+    assert_eq!(bind(&qwen, "intern2").unwrap(), (None, Some(4)));
+    let t = TemplateCounter::new(&qwen, Template::builtin("intern2").unwrap(), None, None).unwrap();
+    assert_eq!(t.tokens().bos_from, "tokenizer_config.json");
+    // An EOS of another name than the template's usual one.
+    let other = configured(
+        dir.path(),
+        r#"{"bos_token": "<s>", "eos_token": "<|eot_id|>"}"#,
+    );
+    assert_eq!(bind(&other, "default").unwrap(), (Some(1), Some(9)));
+    // replace_eos: qwen's EOS is its first stop word, whatever the config says.
+    assert_eq!(bind(&other, "qwen").unwrap(), (Some(1), Some(4)));
+    // Explicit names win.
+    let t = TemplateCounter::new(
+        &other,
+        Template::builtin("default").unwrap(),
+        None,
+        Some("</s>"),
+    )
+    .unwrap();
+    assert_eq!(
+        (t.eos_id(), t.tokens().eos_from.as_str()),
+        (Some(2), "given explicitly")
+    );
+    // No configuration: the template's usual names (as before).
+    let bare = dir.path().join("bare");
+    std::fs::create_dir(&bare).unwrap();
+    let bare = TokenCounter::from_file(char_tokenizer(&bare)).unwrap();
+    assert_eq!(bind(&bare, "intern2").unwrap(), (Some(1), Some(2)));
+}
+
+#[test]
+fn a_token_the_template_needs_and_the_vocabulary_lacks_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = configured(dir.path(), r#"{"bos_token": "<bos>", "eos_token": "</s>"}"#);
+    let e = bind(&tok, "intern2").unwrap_err().to_string();
+    assert!(
+        e.contains("needs the BOS token '<bos>' (tokenizer_config.json)"),
+        "{e}"
+    );
+    // qwen has no BOS slot: an unknown configured BOS does not matter there.
+    assert_eq!(bind(&tok, "qwen").unwrap(), (None, Some(4)));
+    // No EOS configured: LLaMA-Factory would add <|endoftext|>; the default template needs it.
+    let tok = configured(dir.path(), r#"{"bos_token": "<s>", "eos_token": null}"#);
+    let e = bind(&tok, "default").unwrap_err().to_string();
+    assert!(e.contains("needs the EOS token '<|endoftext|>'"), "{e}");
+    // A stop word written in the template's text must be a token.
+    let words = dir.path().join("w");
+    std::fs::create_dir(&words).unwrap();
+    let path = char_tokenizer(&words);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("<|im_end|>", "<|x_end|>");
+    std::fs::write(&path, text).unwrap();
+    let tok = TokenCounter::from_file(&path).unwrap();
+    let e = bind(&tok, "qwen").unwrap_err().to_string();
+    assert!(e.contains("stop-word token '<|im_end|>'"), "{e}");
 }

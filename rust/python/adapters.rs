@@ -37,7 +37,7 @@ pub fn adapters(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 #[pyfunction]
 #[pyo3(signature = (
     adapter_name, inputs, output, *, templates=None, per_conversation=false, on_error="raise",
-    quarantine=None, mapping=None, batch_size=4096,
+    quarantine=None, mapping=None, batch_size=4096, questions_only=false,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn adapt<'py>(
@@ -51,6 +51,7 @@ pub fn adapt<'py>(
     quarantine: Option<PathBuf>,
     mapping: Option<BTreeMap<String, String>>,
     batch_size: usize,
+    questions_only: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let info = adapter(adapter_name).py_err()?;
     let on_error = match on_error {
@@ -68,6 +69,7 @@ pub fn adapt<'py>(
         on_error,
         mapping: mapping.unwrap_or_default(),
         batch_size,
+        questions_only,
     };
     let stats = py
         .detach(|| convert(info, &inputs, &output, quarantine.as_deref(), &opts))

@@ -14,6 +14,7 @@ use crate::dedup::files::SourceFile;
 #[pyo3(signature = (
     inputs, evals, output, *, report=None, quarantine=None, fields=None, ngram=8,
     threshold=0.5, format=None, encoding="auto", on_error="raise", batch_size=4096,
+    eval_on_error="raise",
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn decontaminate_files<'py>(
@@ -30,12 +31,14 @@ pub fn decontaminate_files<'py>(
     encoding: &str,
     on_error: &str,
     batch_size: usize,
+    eval_on_error: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
     let cfg = DecontamConfig {
         ngram,
         threshold,
         fields,
         reader: reader_options(format, encoding, "auto", on_error, None, batch_size, None)?,
+        eval_on_error: reader_options(None, "auto", "auto", eval_on_error, None, 1, None)?.on_error,
     };
     let train: Vec<SourceFile> = inputs
         .into_iter()
@@ -72,6 +75,9 @@ pub fn decontaminate_files<'py>(
         "eval_items": stats.eval_items,
         "eval_unchecked": stats.eval_unchecked,
         "eval_items_hit": stats.eval_items_hit,
+        "eval_no_text": stats.eval_no_text,
+        "eval_rejected": stats.eval_rejected,
+        "eval_rejections": stats.eval_rejections.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
     });
     value_to_py(py, &value)
 }

@@ -55,6 +55,32 @@ def _schema() -> dict[str, Any]:
     }
 
 
+def alpaca_features() -> Any:
+    """The ``datasets.Features`` of a build's train/val files (the Parquet schema), for
+    ``datasets.load_dataset("json", data_files=..., features=alpaca_features())``: with them
+    a JSONL file loads whatever records its first chunk holds (see :func:`dataset_info`)."""
+    try:
+        from datasets import Features, Sequence, Value
+    except ImportError:
+        raise CsftDataError(
+            "alpaca_features() needs the `datasets` package: pip install datasets"
+        ) from None
+    text = Value("string")
+    return Features(
+        {
+            "instruction": text,
+            "input": text,
+            "output": text,
+            "system": text,
+            "history": Sequence(Sequence(text)),
+            "source": text,
+            "style": text,
+            "id": text,
+            "turn": Value("int64"),
+        }
+    )
+
+
 def write_parquet(src: Path, dst: Path) -> None:
     """JSONL → Parquet with the fixed Alpaca schema, streamed (no Python objects)."""
     import polars as pl
@@ -78,7 +104,13 @@ def _sha256(path: Path) -> str:
 
 
 def dataset_info(name: str) -> dict[str, Any]:
-    """LLaMA-Factory's ``dataset_info.json`` entries for the two splits (alpaca formatting)."""
+    """LLaMA-Factory's ``dataset_info.json`` entries for the two splits (alpaca formatting).
+
+    They name the Parquet files: their schema is fixed, so every column has one type in any
+    build. A JSONL file whose first 10 MB hold no dialogue record has an all-empty ``history``
+    there, which ``datasets``' JSON loader types as a list of nulls and then fails to cast the
+    dialogue records that follow (``Couldn't cast array of type list<item: string> to
+    null``); the JSONL files load with explicit features (:func:`csft_data.alpaca_features`)."""
     columns = {
         "prompt": "instruction",
         "query": "input",
@@ -88,7 +120,7 @@ def dataset_info(name: str) -> dict[str, Any]:
     }
     return {
         f"{name}_{split}": {
-            "file_name": f"{split}.jsonl",
+            "file_name": f"{split}.parquet",
             "formatting": "alpaca",
             "columns": columns,
         }
@@ -201,7 +233,13 @@ def write_outputs(recipe: Recipe, results: list[StageResult]) -> dict[str, Any]:
         "split": split.stats["split"],
         "decontamination": {
             k: by_name["decontaminate"].stats.get(k)
-            for k in ("evals", "eval_items", "eval_items_hit")
+            for k in (
+                "evals",
+                "eval_items",
+                "eval_items_hit",
+                "eval_items_unchecked",
+                "eval_items_left_out",
+            )
         },
         "outputs": outputs,
         "removed_files": removed_files,

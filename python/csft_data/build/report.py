@@ -233,8 +233,26 @@ def write_report(folder: Path, manifest: dict[str, Any], results: list[StageResu
         f"{sp['near_duplicate_links']:,} near-duplicate links; no group straddles the split."
         "</p>",
     ]
+    parts.append("<h2>Decontamination</h2>")
+    dec = manifest["decontamination"]
+    if dec.get("evals"):
+        parts.append(
+            _table(
+                ["evaluation items", "checked", "too short to check", "hit", "left out"],
+                [
+                    [
+                        ", ".join(Path(e["file"]).name for e in dec["evals"]),
+                        dec["eval_items"],
+                        dec.get("eval_items_unchecked") or 0,
+                        dec["eval_items_hit"],
+                        dec.get("eval_items_left_out") or {},
+                    ]
+                ],
+            )
+        )
+    else:
+        parts.append("<p>No evaluation files in the recipe: nothing was checked.</p>")
     if hits:
-        parts.append("<h2>Decontamination hits</h2>")
         parts.append(
             _table(
                 ["source ← evaluation file", "records removed"],
@@ -254,6 +272,18 @@ def write_card(folder: Path, manifest: dict[str, Any], recipe: Recipe) -> None:
     described = {a["name"]: a for a in adapters()}
     sp = manifest["split"]
     lines = [
+        # The Hub's dataset-card header: `datasets.load_dataset(<this folder>)` loads the
+        # Parquet splits.
+        "---",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+        "  - split: train",
+        "    path: train.parquet",
+        "  - split: validation",
+        "    path: val.parquet",
+        "---",
+        "",
         f"# {manifest['name']}",
         "",
         f"A medical SFT corpus in Alpaca format built by csft-data "
@@ -263,10 +293,14 @@ def write_card(folder: Path, manifest: dict[str, Any], recipe: Recipe) -> None:
         "## Files",
         "",
         "- `train.jsonl` / `val.jsonl` (and `.parquet`): `instruction`, `input`, `output`, "
-        "`system`, `history` ([[question, answer], …]) plus provenance `source` (the adapter), "
-        "`style`, `id` and, for dialogue turns, `turn`.",
+        '`system` ("": the template\'s default), `history` ([[question, answer], …], [] for '
+        "none) plus provenance `source` (the adapter), `style`, `id` and `turn` (the assistant "
+        "turn `output` is). Every record has every key.",
         f"- `dataset_info.json`: LLaMA-Factory entries `{manifest['name']}_train` and "
-        f"`{manifest['name']}_val` (alpaca formatting); point `dataset_dir` at this folder.",
+        f"`{manifest['name']}_val` (alpaca formatting, the Parquet files); point "
+        "`dataset_dir` at this folder.",
+        '- `datasets.load_dataset("<this folder>")` loads the Parquet splits; the JSONL '
+        "files load with `features=csft_data.alpaca_features()`.",
         "- `manifest.json`: counts in/out and the reasons for every removal, per stage and "
         "source; `removed/` has the records or references behind them.",
         "- `report.html`: tables and plots.",

@@ -7,6 +7,11 @@ the Rust core; this module only orchestrates and counts.
 
 Every stage reports, per source, the records in, the records out and why the others left, so
 ``in = out + removed`` holds exactly at each stage. Mixture and split live in ``select.py``.
+
+A cached stage is verified before it is reused: its ``stage.json`` records the size and sha256
+of every file of the stage, the checksum of the stage it read (so the checksums chain down the
+stages, as the fingerprints do) and a checksum of all that. A stage whose files or record
+changed, or whose upstream stage now holds other data, is recomputed, with a notice naming it.
 """
 
 from __future__ import annotations
@@ -45,16 +50,38 @@ def fingerprint(payload: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def file_digest(path: Path) -> dict[str, Any]:
+    """A file's size and sha256 (read in blocks)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"size": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+#: The key of ``stage.json`` that holds the cache's own record (not part of the stats).
+CACHE_KEY = "cache"
+
+
+def _stage_checksum(stats: Any, files: Any, up: Any) -> str:
+    text = json.dumps(
+        {"stats": stats, "files": files, "up": up}, sort_keys=True, ensure_ascii=False
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 @dataclass
 class StageResult:
     """A finished stage: its folder (per-source ``<source>.jsonl`` files and evidence), its
-    per-source counts and whether it came from the cache."""
+    per-source counts, whether it came from the cache and its checksum (of its counts, its
+    files' sha256 and its upstream stage's checksum)."""
 
     name: str
     fingerprint: str
     dir: Path
     stats: dict[str, Any]
     cached: bool
+    checksum: str = ""
 
     def file(self, source: str) -> Path:
         return self.dir / f"{source}.jsonl"
@@ -66,40 +93,100 @@ class StageResult:
 
 class StageCache:
     """Runs a stage into ``<root>/<name>-<fingerprint>/`` unless that folder already holds a
-    finished run (``stage.json``); a stage is built in a temporary folder and renamed into
-    place when complete, so a crash never leaves a half stage that looks finished."""
+    finished run (``stage.json``) that verifies; a stage is built in a temporary folder and
+    renamed into place when complete, so a crash never leaves a half stage that looks finished.
+    ``on_stage(name, cached)`` is called as each stage starts; ``on_notice(text)`` when a
+    cached stage cannot be used and is recomputed."""
 
-    def __init__(self, root: Path, on_stage: Callable[[str, bool], None] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        on_stage: Callable[[str, bool], None] | None = None,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> None:
         self.root = root
         self.on_stage = on_stage
+        self.on_notice = on_notice
 
     def planned(self, name: str, key: dict[str, Any]) -> tuple[str, bool]:
+        """The stage's fingerprint and whether its folder holds a finished run (not verified:
+        see :meth:`run`)."""
         fp = fingerprint({"stage": name, **key})
         return fp, (self.root / f"{name}-{fp}" / "stage.json").is_file()
 
     def run(
-        self, name: str, key: dict[str, Any], work: Callable[[Path], dict[str, Any]]
+        self,
+        name: str,
+        key: dict[str, Any],
+        work: Callable[[Path], dict[str, Any]],
+        up: StageResult | None = None,
     ) -> StageResult:
-        fp, done = self.planned(name, key)
+        """The stage ``name`` (``up``: the stage it reads), from the cache when its folder
+        verifies, else computed by ``work(folder)``, which returns the stage's stats."""
+        fp, _ = self.planned(name, key)
         final = self.root / f"{name}-{fp}"
+        up_checksum = up.checksum if up is not None else None
+        stats, checksum, problem = self._load(final, up)
+        if problem is not None and self.on_notice is not None:
+            self.on_notice(f"cached stage {name} cannot be used: {problem}; recomputing it")
         if self.on_stage is not None:
-            self.on_stage(name, done)
-        if done:
-            stats = json.loads((final / "stage.json").read_text(encoding="utf-8"))
-            return StageResult(name, fp, final, stats, cached=True)
+            self.on_stage(name, stats is not None)
+        if stats is not None:
+            return StageResult(name, fp, final, stats, cached=True, checksum=checksum)
         tmp = self.root / f".{name}-{fp}.partial"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        stats = work(tmp)
+        # Through JSON, so a fresh stage and a cached one give the same data (key order too).
+        stats = json.loads(json.dumps(work(tmp), ensure_ascii=False, sort_keys=True))
+        files = {
+            f.relative_to(tmp).as_posix(): file_digest(f)
+            for f in sorted(tmp.rglob("*"))
+            if f.is_file() and f != tmp / "stage.json"
+        }
+        checksum = _stage_checksum(stats, files, up_checksum)
+        record = {**stats, CACHE_KEY: {"files": files, "up": up_checksum, "checksum": checksum}}
         (tmp / "stage.json").write_text(
-            json.dumps(stats, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
+            json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
             encoding="utf-8",
         )
         shutil.rmtree(final, ignore_errors=True)
         tmp.replace(final)
-        # Read back, so a fresh stage and a cached one give the same data (key order too).
-        stats = json.loads((final / "stage.json").read_text(encoding="utf-8"))
-        return StageResult(name, fp, final, stats, cached=False)
+        return StageResult(name, fp, final, stats, cached=False, checksum=checksum)
+
+    def _load(
+        self, final: Path, up: StageResult | None
+    ) -> tuple[dict[str, Any] | None, str, str | None]:
+        """A cached stage's (stats, checksum, None) when it verifies; (None, "", why not)
+        when it does not; (None, "", None) when there is none."""
+        path = final / "stage.json"
+        if not path.is_file():
+            return None, "", None
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            return None, "", f"{path} is unreadable ({e})"
+        meta = record.pop(CACHE_KEY, None) if isinstance(record, dict) else None
+        if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict):
+            return None, "", f"{path} has no checksums (written by an older csft-data?)"
+        files: dict[str, Any] = meta["files"]
+        checksum = _stage_checksum(record, files, meta.get("up"))
+        if meta.get("checksum") != checksum:
+            return None, "", f"{path} was changed since the stage wrote it"
+        if meta.get("up") != (up.checksum if up is not None else None):
+            source = f"stage {up.name}" if up is not None else "its inputs"
+            return None, "", f"it was computed from other data of {source}"
+        try:
+            for rel, want in files.items():  # sizes first: cheap
+                if (final / rel).stat().st_size != want["size"]:
+                    return None, "", f"{final / rel} changed since the stage wrote it"
+            for rel, want in files.items():
+                if file_digest(final / rel)["sha256"] != want["sha256"]:
+                    return None, "", f"{final / rel} changed since the stage wrote it"
+        except FileNotFoundError as e:
+            return None, "", f"{e.filename} is missing"
+        except (OSError, KeyError, TypeError) as e:
+            return None, "", f"{final} cannot be checked ({e})"
+        return record, checksum, None
 
 
 def split_by_source(combined: Path, names: list[str], counts: list[int], out: Path) -> None:
@@ -199,7 +286,7 @@ def normalize_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> Stage
             }
         return {"sources": sources}
 
-    return cache.run("normalize", {"up": up.fingerprint, "config": recipe.normalize}, work)
+    return cache.run("normalize", {"up": up.fingerprint, "config": recipe.normalize}, work, up)
 
 
 def dedup_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResult:
@@ -241,7 +328,7 @@ def dedup_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResu
             "lsh": {k: stats[k] for k in ("per_source_scope", "cross_source_scope") if k in stats},
         }
 
-    return cache.run("dedup", {"up": up.fingerprint, "config": cfg}, work)
+    return cache.run("dedup", {"up": up.fingerprint, "config": cfg}, work, up)
 
 
 def _dedup_reasons(clusters: Path) -> dict[str, dict[str, int]]:
@@ -271,12 +358,28 @@ def decontaminate_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> S
         evals: dict[str | Path, list[str] | None] = {}
         described = []
         originals: dict[str, str] = {}
+        left_out: dict[str, int] = {}
         (d / "evals").mkdir()
         for j, e in enumerate(recipe.evals):
             path, fields = e.path, list(e.fields) if e.fields else None
             if e.adapter is not None:
                 path = d / "evals" / f"{j}-{e.adapter}-{e.path.stem}.jsonl"
-                convert(e.adapter, [e.path], path)
+                # Only each item's question and options are checked: an item with an empty or
+                # unusable answer is still used; one without question text is left out.
+                got = convert(
+                    e.adapter,
+                    [e.path],
+                    path,
+                    questions_only=True,
+                    on_error=recipe.on_error,
+                    quarantine=d / "evals" / f"{j}-{e.adapter}-{e.path.stem}.rejected.jsonl",
+                )
+                for reason, k in got["rejected_by_reason"].items():
+                    key = f"{e.path.name}: rejected: {reason}"
+                    left_out[key] = left_out.get(key, 0) + k
+                for reason, k in got["skipped_by_reason"].items():
+                    key = f"{e.path.name}: skipped: {reason}"
+                    left_out[key] = left_out.get(key, 0) + k
                 if fields is None:
                     # An MCQA item's stem and options are its `input`; the instruction is the
                     # exam boilerplate every converted item shares.
@@ -295,7 +398,12 @@ def decontaminate_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> S
             report=d / "hits.jsonl",
             quarantine=d / "rejected.jsonl",
             on_error="skip",
+            eval_on_error=recipe.on_error,
         )
+        if stats["eval_no_text"]:
+            left_out["no question text"] = stats["eval_no_text"]
+        if stats["eval_rejected"]:
+            left_out["malformed rows"] = stats["eval_rejected"]
         per = {s["source"]: s for s in stats["sources"]}
         split_by_source(d / "clean.jsonl", names, [per[n]["kept"] for n in names], d)
         _name_original_evals(d / "hits.jsonl", originals)
@@ -313,6 +421,8 @@ def decontaminate_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> S
             "evals": described,
             "eval_items": stats["eval_items"],
             "eval_items_hit": stats["eval_items_hit"],
+            "eval_items_unchecked": stats["eval_unchecked"],
+            "eval_items_left_out": dict(sorted(left_out.items())),
         }
 
     key = {
@@ -323,7 +433,7 @@ def decontaminate_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> S
             for e in recipe.evals
         ],
     }
-    return cache.run("decontaminate", key, work)
+    return cache.run("decontaminate", key, work, up)
 
 
 def _name_original_evals(hits: Path, originals: dict[str, str]) -> None:
@@ -398,4 +508,4 @@ def lengths_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageRe
     key: dict[str, Any] = {"up": up.fingerprint, "config": cfg}
     if cfg is not None:
         key["tokenizer"] = file_identity(Path(cfg["tokenizer"]))
-    return cache.run("lengths", key, work)
+    return cache.run("lengths", key, work, up)
