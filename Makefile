@@ -26,6 +26,11 @@ test-python: ## pytest suite
 .PHONY: test
 test: test-rust test-python ## all tests
 
+.PHONY: llamafactory
+llamafactory: ## make .venv-lf with the real LLaMA-Factory 0.9.5, for tests/test_llamafactory.py
+	tests/llamafactory/make_venv.sh $(PYTHON) .venv-lf
+	@echo "now: export CSFT_LLAMAFACTORY_PYTHON=$$PWD/.venv-lf/bin/python; make test"
+
 .PHONY: lint
 lint: ## rustfmt, clippy, ruff, mypy, stubtest
 	cargo fmt --check

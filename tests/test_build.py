@@ -307,10 +307,13 @@ def test_dry_run_and_recipe_errors(
 def test_demo_build_is_the_main_job(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build", "--demo", "-o", str(tmp_path / "d")]) == 0
     m = json.loads((tmp_path / "d" / "manifest.json").read_text("utf-8"))
-    assert set(m["sources"]) == {"toyhom", "cmtmedqa", "discmed"}
+    assert set(m["sources"]) == {"toyhom", "cmtmedqa", "discmed", "exam_practice"}
     dedup = next(st for st in m["stages"] if st["stage"] == "dedup")["sources"]
     assert dedup["toyhom"]["removed"]["exact duplicate (per-source)"] > 0
-    kept = sum(c["out"] for c in dedup.values())
+    # Every later stage removes records too (see test_demo.py); the split keeps the rest.
+    mixed = next(st for st in m["stages"] if st["stage"] == "mixture")["sources"]
+    kept = sum(c["out"] for c in mixed.values())
+    assert kept < sum(c["out"] for c in dedup.values())
     assert m["split"]["train"] + m["split"]["val"] == kept
     assert len(jsonl(tmp_path / "d" / "val.jsonl")) == m["split"]["val"] > 0
     assert "train" in capsys.readouterr().out

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from csft_data.cli import main
-from csft_data.demo import DEMO_DIR
+from csft_data.demo import DEMO_DIR, DEMO_RECIPE_FILES
 
 RECORDS = [
     {"instruction": "高血压患者能吃党参吗？", "input": "", "output": "可以适量食用。"},
@@ -188,7 +188,8 @@ def test_the_check_does_not_refuse_ordinary_runs(workdir: Path) -> None:
 def demo_recipe(folder: Path, out: str = "out") -> Path:
     """The demo recipe with its data files copied into ``folder`` (so tests may move them)."""
     text = (DEMO_DIR / "recipe.toml").read_text("utf-8").replace('"demo_out"', f'"{out}"')
-    for name in ("toyhom_cmdd_neike.csv", "cmtmedqa.json", "disc_med_sft.jsonl"):
+    for name in DEMO_RECIPE_FILES[1:]:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes((DEMO_DIR / name).read_bytes())
     recipe = folder / "recipe.toml"
     recipe.write_text(text, "utf-8")
@@ -514,3 +515,60 @@ def test_a_run_killed_while_writing_leaves_nothing_after_the_next_run(tmp_path: 
     assert subprocess.run(argv, capture_output=True, timeout=300).returncode == 0
     assert (out / "n.jsonl").read_bytes() == (reference / "n.jsonl").read_bytes()
     assert sorted(p.name for p in out.iterdir()) == ["n.jsonl"]
+
+
+KILLED_BUILD = """
+import os, signal, sys
+from pathlib import Path
+
+from csft_data.build import outputs, stages
+
+where, out = sys.argv[1], sys.argv[2]
+if where == "write":  # half-way through the final write: train.parquet done, val not
+    write_parquet = outputs.write_parquet
+
+    def dying(src, dst):
+        write_parquet(src, dst)
+        if dst.name == "train.parquet":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    outputs.write_parquet = dying
+else:  # a stage's work done, its folder not yet renamed into the cache
+    run = stages.StageCache.run
+
+    def dying(self, name, key, work, up=None):
+        if name != where:
+            return run(self, name, key, work, up)
+
+        def work_then_die(d):
+            work(d)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        return run(self, name, key, work_then_die, up)
+
+    stages.StageCache.run = dying
+from csft_data.cli import main
+sys.exit(main(["build", "--demo", "-o", out]))
+"""
+
+
+def _outputs(folder: Path) -> dict[str, tuple[bool, bytes]]:
+    skip = ("timings.json", ".lock", ".cache")
+    return {k: v for k, v in snapshot(folder).items() if not k.startswith(skip)}
+
+
+@pytest.mark.parametrize("where", ["adapt", "dedup", "lengths", "split", "write"])
+def test_a_build_killed_at_any_point_resumes_byte_identical(
+    where: str, reference_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_BUILD, where, str(out)], capture_output=True, timeout=300
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert not (out / "manifest.json").exists()  # nothing half-written in place
+    assert main(["build", "--demo", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert _outputs(out) == _outputs(reference_build)
+    assert not (out / ".staging").exists()
+    assert not [p for p in (out / ".cache").iterdir() if p.name.endswith(".partial")]

@@ -187,9 +187,8 @@ impl Template {
         Ok(t)
     }
 
-    /// Whether `word` appears in the literal text of a slot (so the template cannot be
-    /// rendered faithfully by a tokenizer that lacks it as a token).
-    pub fn writes(&self, word: &str) -> bool {
+    /// Every element of every slot.
+    fn elements(&self) -> impl Iterator<Item = &Element> {
         [
             &self.prefix,
             &self.system,
@@ -197,25 +196,20 @@ impl Template {
             &self.assistant,
             &self.separator,
         ]
-        .iter()
-        .any(|slot| {
-            slot.iter()
-                .any(|e| matches!(e, Text(t) if t.contains(word)))
-        })
+        .into_iter()
+        .flatten()
+    }
+
+    /// Whether `word` appears in the literal text of a slot (so the template cannot be
+    /// rendered faithfully by a tokenizer that lacks it as a token).
+    pub fn writes(&self, word: &str) -> bool {
+        self.elements()
+            .any(|e| matches!(e, Text(t) if t.contains(word)))
     }
 
     /// Whether any slot uses BOS / EOS.
     pub fn uses(&self, which: &Element) -> bool {
-        [
-            &self.prefix,
-            &self.system,
-            &self.user,
-            &self.assistant,
-            &self.separator,
-        ]
-        .iter()
-        .any(|slot| slot.contains(which))
-            || (self.efficient_eos && *which == Eos)
+        self.elements().any(|e| e == which) || (self.efficient_eos && *which == Eos)
     }
 
     /// The elements of message `i` (0-based; even = user, odd = assistant) of a conversation

@@ -6,6 +6,17 @@ and :func:`run_demo`, the main job on it: adapt each source to Alpaca records, n
 - ``toyhom_cmdd_neike.csv``: Toyhom Chinese-medical-dialogue-data (MIT), GBK-encoded CSV.
 - ``cmtmedqa.json``: CMtMedQA test split (Apache-2.0), JSON array with two mixed schemas.
 - ``disc_med_sft.jsonl``: DISC-Med-SFT sample (Apache-2.0), JSONL conversations.
+
+The demo recipe (``recipe.toml``, ``csft-data build --demo``) reads these files and the
+project's own (Apache-2.0, written for the demo), so that every stage of the build acts:
+
+- ``exam_practice.jsonl``: Alpaca records of exam practice, three of which leak items of
+  ``exam_items.csv`` (what decontamination removes);
+- ``exam_items.csv``: twelve exam items in CMExam's CSV form, two without an answer (the
+  evaluation file of ``[decontaminate]``);
+- ``tokenizer/``: a 3,000-token byte-level BPE trained on the three excerpts, in a Qwen-style
+  folder (``tokenizer.json`` + ``tokenizer_config.json``), the ``[lengths]`` tokenizer;
+  ``make_tokenizer.py`` regenerates it.
 """
 
 from __future__ import annotations
@@ -29,6 +40,19 @@ DEMO_ADAPTERS: dict[str, str] = {
     "cmtmedqa.json": "cmtmedqa",
     "disc_med_sft.jsonl": "discmed",
 }
+
+#: Every file the demo recipe reads, relative to :data:`DEMO_DIR` (the recipe itself first).
+DEMO_RECIPE_FILES: tuple[str, ...] = (
+    "recipe.toml",
+    *DEMO_FILES,
+    "exam_practice.jsonl",
+    "exam_items.csv",
+    "tokenizer/tokenizer.json",
+    "tokenizer/tokenizer_config.json",
+)
+
+#: The demo tokenizer (``tokenizer_config.json`` beside it).
+DEMO_TOKENIZER = DEMO_DIR / "tokenizer" / "tokenizer.json"
 
 DEDUP_FIELDS = ("instruction", "input", "output")
 
