@@ -39,12 +39,18 @@ impl TokenCounter {
                 path.display()
             )));
         }
-        let tokenizer = Tokenizer::from_file(path).map_err(|e| {
+        let mut tokenizer = Tokenizer::from_file(path).map_err(|e| {
             Error::config(format!(
                 "{}: not a Hugging Face tokenizer.json: {e}",
                 path.display()
             ))
         })?;
+        // transformers ignores the file's truncation and padding unless a call asks for them
+        // (LLaMA-Factory's `encode` calls do not): so do we.
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| Error::config(format!("{}: {e}", path.display())))?
+            .with_padding(None);
         Ok(Self {
             tokenizer,
             path: path.to_path_buf(),

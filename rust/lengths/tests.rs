@@ -296,3 +296,22 @@ fn a_token_the_template_needs_and_the_vocabulary_lacks_is_a_clear_error() {
     let e = bind(&tok, "qwen").unwrap_err().to_string();
     assert!(e.contains("stop-word token '<|im_end|>'"), "{e}");
 }
+
+#[test]
+fn the_files_truncation_and_padding_are_ignored_as_transformers_ignores_them() {
+    // A tokenizer.json saved with truncation/padding on would cut or pad every count and every
+    // encoding; transformers (and so LLaMA-Factory) applies them only when a call asks.
+    let dir = tempfile::tempdir().unwrap();
+    let path = char_tokenizer(dir.path());
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        r#""truncation":null,"padding":null"#,
+        r#""truncation":{"direction":"Right","max_length":3,"strategy":"LongestFirst","stride":0},
+        "padding":{"strategy":{"Fixed":16},"direction":"Right","pad_to_multiple_of":null,
+        "pad_id":0,"pad_type_id":0,"pad_token":"<unk>"}"#,
+    );
+    assert!(text.contains("max_length"));
+    std::fs::write(&path, text).unwrap();
+    let tok = TokenCounter::from_file(&path).unwrap();
+    assert_eq!(tok.count("aaaaaaa").unwrap(), 7);
+    assert_eq!(tok.encode("aa").unwrap(), [5, 5]);
+}
