@@ -107,7 +107,7 @@ def train_tokenizer(texts: list[str], path: Path) -> None:
 
 
 def child(cfg: dict[str, Any]) -> None:
-    from csft_data.build import build
+    from csft_data.pipeline import build
 
     d = Path(cfg["dir"])
     timings: dict[str, float] = {}

@@ -15,8 +15,8 @@ import pytest
 
 import csft_data
 from csft_data import ConfigError
-from csft_data.build import build, load_recipe, parse_recipe
-from csft_data.build.select import _water_fill, mixture_targets
+from csft_data.pipeline import build, load_recipe, parse_recipe
+from csft_data.pipeline.select import _water_fill, mixture_targets
 from csft_data.cli import main
 from test_lengths import real_texts, train
 

@@ -114,7 +114,7 @@ def test_eval_items_with_empty_answers_are_used_and_items_without_text_counted(
 def test_build_decontaminates_against_a_cmexam_file_with_unanswerable_items(
     shared_data: Path, eval_csv: tuple[Path, list[str]], train_jsonl: Path, tmp_path: Path
 ) -> None:
-    from csft_data.build import build
+    from csft_data.pipeline import build
 
     ev = tmp_path / "cmexam_unanswerable.csv"
     rows = _with_unanswerable_rows(eval_csv[0], ev)

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from csft_data.build import build, load_recipe
-from csft_data.build.pipeline import recipe_inputs
+from csft_data.pipeline import build, load_recipe
+from csft_data.pipeline.pipeline import recipe_inputs
 from csft_data.cli import main
 from csft_data.demo import DEMO_DIR, DEMO_RECIPE_FILES, DEMO_TOKENIZER
 from csft_data.lengths import count_tokens, encode_supervised

@@ -225,7 +225,7 @@ def test_build_output_may_not_be_a_source(
 PAUSED_BUILD = """
 import sys, time
 from pathlib import Path
-import csft_data.build.pipeline as pipeline
+import csft_data.pipeline.pipeline as pipeline
 
 reached, go, out = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 dedup_stage = pipeline.dedup_stage
@@ -337,7 +337,7 @@ def reference(reference_build: Path) -> bytes:
 
 def test_the_build_writes_only_the_names_it_protects(reference_build: Path) -> None:
     """A build refuses inputs at ``OUTPUT_NAMES`` in its folder: the list must be complete."""
-    from csft_data.build.pipeline import OUTPUT_NAMES
+    from csft_data.pipeline.pipeline import OUTPUT_NAMES
 
     assert {p.name for p in reference_build.iterdir()} <= set(OUTPUT_NAMES)
     assert (reference_build / ".lock").read_bytes() == b""  # released: names no holder
@@ -521,7 +521,7 @@ KILLED_BUILD = """
 import os, signal, sys
 from pathlib import Path
 
-from csft_data.build import outputs, stages
+from csft_data.pipeline import outputs, stages
 
 where, out = sys.argv[1], sys.argv[2]
 if where == "write":  # half-way through the final write: train.parquet done, val not

@@ -29,7 +29,7 @@ import pytest
 
 import csft_data
 from _train_common import SPECIALS, tiny_model, train_tokenizer
-from csft_data.build import build
+from csft_data.pipeline import build
 from csft_data.cli import main
 
 REPO = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from csft_data._core import (
     convert,
     opencc_configs,
 )
-from csft_data.build.outputs import alpaca_features
+from csft_data.pipeline.outputs import alpaca_features
 from csft_data.cmb import extract_choice, score_files
 from csft_data.decontam import decontaminate
 from csft_data.dedup import MinHashSignatures, band_keys, dedup_files, lsh_params, minhash

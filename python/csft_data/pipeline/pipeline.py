@@ -36,9 +36,9 @@ import numpy as np
 
 from csft_data import _core
 from csft_data._core import ConfigError
-from csft_data.build.recipe import Recipe, load_recipe
-from csft_data.build.select import choose, mixture_targets, split_labels
-from csft_data.build.stages import (
+from csft_data.pipeline.recipe import Recipe, load_recipe
+from csft_data.pipeline.select import choose, mixture_targets, split_labels
+from csft_data.pipeline.stages import (
     StageCache,
     StageResult,
     adapt_stage,
@@ -347,7 +347,7 @@ def build(
     taken from ``<out_dir>/.cache``. ``on_stage(name, cached)`` is called as each stage
     starts; ``on_notice(text)`` (default: a line on stderr) for a cached stage that cannot be
     used and for leftovers of a killed build that were removed."""
-    from csft_data.build.outputs import write_outputs
+    from csft_data.pipeline.outputs import write_outputs
 
     r = recipe if isinstance(recipe, Recipe) else load_recipe(recipe, out_dir)
     if out_dir is not None and isinstance(recipe, Recipe):

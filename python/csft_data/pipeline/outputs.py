@@ -19,8 +19,8 @@ import numpy as np
 
 from csft_data import __version__, _core
 from csft_data._core import CsftDataError
-from csft_data.build.recipe import Recipe
-from csft_data.build.stages import StageResult, fingerprint, link_or_copy
+from csft_data.pipeline.recipe import Recipe
+from csft_data.pipeline.stages import StageResult, fingerprint, link_or_copy
 
 #: The Alpaca columns (LLaMA-Factory names: prompt/query/response/system/history) and the
 #: provenance columns, with their Parquet types.
@@ -151,7 +151,7 @@ def _check_accounting(stages: list[dict[str, Any]]) -> None:
 
 def write_outputs(recipe: Recipe, results: list[StageResult]) -> dict[str, Any]:
     """Writes every output of a finished build into ``recipe.out_dir``; returns the manifest."""
-    from csft_data.build.report import write_card, write_report
+    from csft_data.pipeline.report import write_card, write_report
 
     out = recipe.out_dir
     names = [s.name for s in recipe.sources]

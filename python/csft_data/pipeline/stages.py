@@ -29,7 +29,7 @@ import numpy as np
 
 from csft_data import __version__, _core
 from csft_data.adapters import adapters, convert
-from csft_data.build.recipe import Recipe
+from csft_data.pipeline.recipe import Recipe
 from csft_data.decontam import decontaminate
 from csft_data.dedup import dedup_files
 from csft_data.lengths import token_lengths

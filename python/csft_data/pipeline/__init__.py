@@ -2,8 +2,8 @@
 train/val splits with a manifest, a report and a dataset card. See ``pipeline.py`` for the
 stages, ``recipe.py`` for the recipe format."""
 
-from csft_data.build.pipeline import STAGES, BuildResult, build, plan
-from csft_data.build.recipe import Recipe, Source, load_recipe, parse_recipe
+from csft_data.pipeline.pipeline import STAGES, BuildResult, build, plan
+from csft_data.pipeline.recipe import Recipe, Source, load_recipe, parse_recipe
 
 __all__ = [
     "STAGES",

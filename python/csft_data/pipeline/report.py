@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from csft_data.build.recipe import Recipe
-from csft_data.build.stages import StageResult
+from csft_data.pipeline.recipe import Recipe
+from csft_data.pipeline.stages import StageResult
 
 
 def _figure(width: float = 8.0, height: float = 4.0) -> Any:
