@@ -14,12 +14,16 @@ counting only; the text list is loaded before the timer starts:
 - ``hf encode_batch``: ``tok.encode_batch(texts, add_special_tokens=False)`` then
   ``len(e.ids)`` per encoding, ``TOKENIZERS_PARALLELISM=true`` (both cores);
 - ``hf encode_batch_fast``: the same with ``encode_batch_fast`` (no offsets), where present;
-- ``csft count_tokens``: ``csft_data.count_tokens(counter, texts)`` (a loaded TokenCounter);
+- ``csft count_tokens``: ``csft_data.count_tokens(counter, texts)`` (a loaded TokenCounter,
+  the exact fast BPE path of ``rust/lengths/bpe.rs``);
+- ``csft count (reference)``: the same with ``TokenCounter(path, fast=False)``: every text
+  through the ``tokenizers`` crate (``encode_fast``), what counting did before the fast path;
 - ``csft lengths (file)``: ``csft_data.token_lengths`` end to end from the JSONL file
   (reading, rendering with the intern2 template, counting every element, truncation at
   512/1024/2048, bucket file written) - more tokens per record than the plain count.
 
-The counts of the plain runs are checked equal (sum and a hash of the count list).
+The counts of the plain runs are checked equal (sum and a hash of the count list), and the
+ratio of the fast path over the reference path is printed.
 
 Run: ``python benches/bench_lengths.py`` (100k records, about a minute on 2 cores, plus the
 tokenizer training); ``--records N`` to change the size.
@@ -144,7 +148,9 @@ def child(cfg: dict[str, Any]) -> dict[str, Any]:
     else:
         import csft_data
 
-        counter = csft_data.TokenCounter(cfg["tokenizer"])
+        counter = csft_data.TokenCounter(cfg["tokenizer"], fast=method == "csft")
+        if counter.fast != (method == "csft"):
+            raise SystemExit(f"{method}: the fast path is {counter.fast} for {cfg['tokenizer']}")
         t = time.perf_counter()
         counts = csft_data.count_tokens(counter, texts).tolist()
         dt = time.perf_counter() - t
@@ -198,6 +204,7 @@ def main() -> None:
             ("hf encode_batch", "hf"),
             ("hf encode_batch_fast", "hf_fast"),
             ("csft count_tokens", "csft"),
+            ("csft count (reference)", "csft_reference"),
             ("csft lengths (file)", "csft_lengths"),
         ]
         for kind, tok_path in toks.items():
@@ -229,10 +236,12 @@ def main() -> None:
                     f"{speed:>10,.0f} {r['tokens'] / r['seconds']:>11,.0f} "
                     f"{r['rss_mb']:>6.0f} MB {speed / ref_speed:>18.2f}x"
                 )
-            same = mine["csft count_tokens"]["hash"] == ref["hash"]
+            fast, slow = mine["csft count_tokens"], mine["csft count (reference)"]
+            same = fast["hash"] == ref["hash"] == slow["hash"]
             print(
-                f"{kind}: counts identical to hf: {same} "
-                f"({ref['tokens']:,} tokens over {ref['records']:,} texts)"
+                f"{kind}: counts identical to hf (fast and reference paths): {same} "
+                f"({ref['tokens']:,} tokens over {ref['records']:,} texts); fast path "
+                f"{slow['seconds'] / fast['seconds']:.2f}x the reference path"
             )
             if not same:
                 raise SystemExit(f"{kind}: csft_data counts differ from HF tokenizers")

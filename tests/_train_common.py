@@ -1,56 +1,13 @@
-"""Shared pieces of the training tests: a byte-level BPE tokenizer trained here on real texts of
-``../shared/data`` (with the special tokens of the chat templates), real Alpaca splits made by the
-adapters, and tiny Qwen2 models (2 layers, hidden 64) built from a config. Nothing is downloaded."""
+"""Shared pieces of the training tests (not a test module): real Alpaca splits made by the
+adapters, tiny Qwen2 models (2 layers, hidden 64) built from a config around the session's
+tokenizer (the ``tokenizer_json`` fixture of ``conftest.py``), training configs and metrics.
+Nothing is downloaded."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
-
-SPECIALS = [
-    "<s>",
-    "</s>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|begin_of_text|>",
-    "<|eot_id|>",
-    "<|start_header_id|>",
-    "<|end_header_id|>",
-]
-
-
-def real_texts(shared: Path) -> list[str]:
-    texts: list[str] = []
-    raw = (shared / "cmexam" / "cmexam_val_part1.csv").read_text("utf-8")
-    for row in list(csv.DictReader(io.StringIO(raw)))[:1500]:
-        texts.extend(v for v in row.values() if v)
-    for rec in json.loads((shared / "cmtmedqa" / "CMtMedQA_test.json").read_text("utf-8"))[:400]:
-        for key in ("instruction", "output"):
-            if isinstance(rec.get(key), str):
-                texts.append(rec[key])
-    texts.extend(["Human: System: Assistant: user assistant system"] * 20)
-    return texts
-
-
-def train_tokenizer(shared: Path, path: Path, vocab: int = 1500) -> Path:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE(unk_token=None))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab,
-        special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(real_texts(shared), trainer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tok.save(str(path))
-    return path
 
 
 def cmexam_split(shared: Path, out: Path, n: int = 0) -> Path:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import re
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +18,11 @@ import pytest
 
 import csft_data
 from csft_data import ConfigError
-from csft_data.pipeline import build, load_recipe, parse_recipe
-from csft_data.pipeline.select import _water_fill, mixture_targets
 from csft_data.cli import main
-from test_lengths import real_texts, train
+from csft_data.pipeline import MixtureConfig, build, load_recipe, parse_recipe
+from csft_data.pipeline.mixture import _water_fill, mixture_targets
 
 N_PLANTED = 40
-
-
-@pytest.fixture(scope="module")
-def tokenizer(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train(real_texts(shared_data), "bytelevel", tmp_path_factory.mktemp("tok") / "t.json")
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +98,13 @@ val_ratio = {extra.get("val_ratio", "0.05")}
 
 @pytest.fixture(scope="module")
 def built(
-    shared_data: Path, tokenizer: Path, eval_file: Path, tmp_path_factory: pytest.TempPathFactory
+    shared_data: Path,
+    tokenizer_json: Path,
+    eval_file: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Path, dict[str, Any]]:
     d = tmp_path_factory.mktemp("build")
-    (d / "recipe.toml").write_text(recipe_text(shared_data, tokenizer, eval_file), "utf-8")
+    (d / "recipe.toml").write_text(recipe_text(shared_data, tokenizer_json, eval_file), "utf-8")
     result = build(d / "recipe.toml")
     return d, result.manifest
 
@@ -113,6 +113,7 @@ def jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
 
 
+@pytest.mark.slow
 def test_outputs_load_with_datasets_and_polars(built: tuple[Path, dict[str, Any]]) -> None:
     datasets = pytest.importorskip("datasets")
     d, m = built
@@ -152,6 +153,7 @@ def test_outputs_load_with_datasets_and_polars(built: tuple[Path, dict[str, Any]
     assert "medsft_train" in (out / "README.md").read_text("utf-8")
 
 
+@pytest.mark.slow
 def test_every_record_is_accounted_for(built: tuple[Path, dict[str, Any]]) -> None:
     d, m = built
     out = d / "out"
@@ -176,6 +178,7 @@ def test_every_record_is_accounted_for(built: tuple[Path, dict[str, Any]]) -> No
     assert m["sources"]["cmexam"]["train"] + m["sources"]["cmexam"]["val"] == 2000
 
 
+@pytest.mark.slow
 def test_planted_evaluation_items_are_removed_and_reported(
     built: tuple[Path, dict[str, Any]],
 ) -> None:
@@ -193,26 +196,114 @@ def test_planted_evaluation_items_are_removed_and_reported(
     assert "cmexam_test.csv" in (out / "report.html").read_text("utf-8")
 
 
-def test_no_conversation_or_near_duplicate_group_straddles_the_split(
-    built: tuple[Path, dict[str, Any]],
-) -> None:
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+_WORD = re.compile(r"[^\W_]+")
+
+
+def shingles(text: str, ngram: int, word_ngram: int = 3) -> frozenset[str]:
+    """The dedup's shingle set, written out again here (rust/dedup/shingle.rs, mode ``auto``):
+    character ``ngram``-grams when CJK characters make at least half of the units (a CJK
+    character is one unit, a run of other letters and digits one), else lower-cased word
+    n-grams; a text with fewer units than that is matched whole (exactly), an empty one never."""
+    if not text.strip():
+        return frozenset()
+    cjk = len(_CJK.findall(text))
+    if cjk and cjk >= 0.5 * (cjk + len(_WORD.findall(_CJK.sub(" ", text)))):
+        if len(text) < ngram:
+            return frozenset([text])
+        return frozenset(text[i : i + ngram] for i in range(len(text) - ngram + 1))
+    words = [w.lower() for w in _WORD.findall(text)]
+    if len(words) < word_ngram:
+        return frozenset([text])
+    return frozenset(
+        " ".join(words[i : i + word_ngram]) for i in range(len(words) - word_ngram + 1)
+    )
+
+
+def straddling_pairs(
+    train: list[dict[str, Any]],
+    val: list[dict[str, Any]],
+    fields: list[str],
+    threshold: float,
+    ngram: int,
+) -> list[tuple[float, dict[str, Any], dict[str, Any]]]:
+    """Every (train record, val record) pair whose exact Jaccard similarity (of the shingles of
+    ``fields`` joined by newlines, as the dedup reads a record) is at least ``threshold``; no
+    MinHash, no LSH: an exact join by prefix filtering. In one global order of the shingles,
+    two sets at Jaccard ≥ t share one of the first ``|s| - ⌈t·|s|⌉ + 1`` shingles of each; the
+    order here puts the shingles no val record has first, then the rarest in val."""
+    text = lambda r: "\n".join(str(r.get(f) or "") for f in fields)  # noqa: E731
+    val_sets = [shingles(text(r), ngram) for r in val]
+    df = Counter(x for s in val_sets for x in s)
+
+    def prefix(s: frozenset[str]) -> list[str]:
+        """The prefix's shingles that some val record has (the others match nothing)."""
+        size = len(s) - math.ceil(threshold * len(s) - 1e-9) + 1
+        in_val = [x for x in s if x in df]
+        size -= len(s) - len(in_val)
+        return sorted(sorted(in_val), key=df.__getitem__)[:size] if size > 0 else []
+
+    index: defaultdict[str, list[int]] = defaultdict(list)
+    for j, b in enumerate(val_sets):
+        for x in prefix(b):
+            index[x].append(j)
+    found = []
+    for rec in train:
+        a = shingles(text(rec), ngram)
+        for j in sorted({j for x in prefix(a) for j in index.get(x, ())}):
+            b = val_sets[j]
+            common = len(a & b)
+            similarity = common / (len(a) + len(b) - common)
+            if similarity >= threshold:
+                found.append((similarity, rec, val[j]))
+    return found
+
+
+@pytest.mark.slow
+def test_no_conversation_straddles_the_split(built: tuple[Path, dict[str, Any]]) -> None:
     d, m = built
     out = d / "out"
     train, val = jsonl(out / "train.jsonl"), jsonl(out / "val.jsonl")
     conv = lambda r: (r["source"], r["id"])  # noqa: E731
     assert not {conv(r) for r in train} & {conv(r) for r in val}
     assert any(r.get("turn", 0) > 1 for r in val)  # dialogue turns reached val, together
-    # Near-duplicate pairs of the grouping pass end up on one side.
-    key = lambda r: (r["instruction"], r["input"], r["output"])  # noqa: E731
-    side = {key(r): "train" for r in train} | {key(r): "val" for r in val}
     assert m["split"]["near_duplicate_links"] > 0
     assert m["split"]["val"] == len(val)
     assert abs(len(val) - 0.05 * (len(train) + len(val))) < m["split"]["largest_group"] + 1
-    assert len(side) > 0
 
 
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 13: the split groups by the clusters of a dedup pass, which is not the "
+    "transitive closure of the near-duplicate pairs: LSH misses some pairs near the threshold "
+    "and the dedup splits chained components around centres (rust/dedup/verify.rs), so pairs "
+    "at ≥ group_threshold land on both sides (e.g. meddialog turns '好的，谢谢医生 / 不谢' and "
+    "'… / 不客气', Jaccard 0.67)",
+)
+def test_no_near_duplicate_pair_straddles_the_split(built: tuple[Path, dict[str, Any]]) -> None:
+    """Independently of the build's grouping pass: every pair of a train and a val record at
+    the split's ``group_threshold`` (exact Jaccard on the dedup's fields and shingles)."""
+    d, m = built
+    out = d / "out"
+    train, val = jsonl(out / "train.jsonl"), jsonl(out / "val.jsonl")
+    threshold = m["recipe"]["split"]["group_threshold"]
+    dedup = m["recipe"]["dedup"]
+    assert threshold > 0 and len(val) > 100
+    crossing = straddling_pairs(train, val, dedup["fields"], threshold, dedup["ngram"])
+    shown = [
+        f"{s:.3f} train {a['source']}:{a['id']} / val {b['source']}:{b['id']}: "
+        f"{a['instruction'][:30]!r} / {b['instruction'][:30]!r}"
+        for s, a, b in sorted(crossing, key=lambda x: -x[0])[:10]
+    ]
+    assert not crossing, f"{len(crossing)} near-duplicate pairs straddle the split:\n" + "\n".join(
+        shown
+    )
+
+
+@pytest.mark.slow
 def test_rerun_is_byte_identical_and_cached(
-    built: tuple[Path, dict[str, Any]], shared_data: Path, tokenizer: Path, eval_file: Path
+    built: tuple[Path, dict[str, Any]], shared_data: Path, tokenizer_json: Path, eval_file: Path
 ) -> None:
     d, _ = built
     first = {
@@ -240,7 +331,7 @@ def test_rerun_is_byte_identical_and_cached(
     # A change in a late stage re-runs only that stage.
     seen.clear()
     (d / "recipe2.toml").write_text(
-        recipe_text(shared_data, tokenizer, eval_file, val_ratio="0.1"), "utf-8"
+        recipe_text(shared_data, tokenizer_json, eval_file, val_ratio="0.1"), "utf-8"
     )
     m2 = build(d / "recipe2.toml", d / "out", on_stage=lambda s, c: seen.append((s, c)))
     assert [s for s, c in seen if not c] == ["split", "write"]
@@ -257,27 +348,25 @@ def test_mixture_targets_water_fill_and_style_shares() -> None:
         {"available": 100, "max_records": None, "weight": 1.0, "style": "qa"},
         {"available": 300, "max_records": 50, "weight": 1.0, "style": "mcqa"},
     ]
-    plain, _ = mixture_targets(src, {"total": None, "temperature": 1.0, "style_shares": {}})
+    plain, _ = mixture_targets(src, MixtureConfig())
     assert plain == [1000, 100, 50]
     # Half qa, half mcqa, 100 records: mcqa is capped at 50, qa split 1000:100.
-    shared, how = mixture_targets(
-        src, {"total": 100, "temperature": 1.0, "style_shares": {"qa": 1, "mcqa": 1}}
-    )
+    shared, how = mixture_targets(src, MixtureConfig(total=100, style_shares={"qa": 1, "mcqa": 1}))
     assert shared == [45, 5, 50] and how["total"] == 100
     # A high temperature flattens the sizes: 1000 and 100 get close to equal shares.
-    flat, _ = mixture_targets(src[:2], {"total": 200, "temperature": 100.0, "style_shares": {}})
+    flat, _ = mixture_targets(src[:2], MixtureConfig(total=200, temperature=100.0))
     assert abs(flat[0] - flat[1]) < 10
 
 
 def test_dry_run_and_recipe_errors(
     tmp_path: Path,
     shared_data: Path,
-    tokenizer: Path,
+    tokenizer_json: Path,
     eval_file: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     recipe = tmp_path / "r.toml"
-    recipe.write_text(recipe_text(shared_data, tokenizer, eval_file), "utf-8")
+    recipe.write_text(recipe_text(shared_data, tokenizer_json, eval_file), "utf-8")
     assert main(["build", str(recipe), "--dry-run"]) == 0
     printed = capsys.readouterr().out
     assert "source toyhom" in printed and "decontaminate  against cmexam_test.csv" in printed
@@ -328,18 +417,18 @@ def test_mixture_default_totals() -> None:
     ]
     # The mcqa style (50 records) at half the mixture bounds it at 100; the tiny qa source
     # does not: the other qa source takes its part.
-    t, how = mixture_targets(
-        src, {"total": None, "temperature": 2.0, "style_shares": {"qa": 1, "mcqa": 1}}
-    )
+    t, how = mixture_targets(src, MixtureConfig(temperature=2.0, style_shares={"qa": 1, "mcqa": 1}))
     assert t[2] == 50 and t[0] + t[1] == 50 and t[1] <= 2 and how["total"] == 100
     # Weights alone, without a total, keep everything.
     src[0]["weight"] = 5.0
-    t, _ = mixture_targets(src, {"total": None, "temperature": 1.0, "style_shares": {}})
+    t, _ = mixture_targets(src, MixtureConfig())
     assert t == [1000, 2, 50]
 
 
-def test_the_shared_data_recipe_builds(tmp_path: Path) -> None:
-    """recipes/shared_data.toml: every real sample of ../shared/data through its adapter."""
+@pytest.mark.slow
+def test_the_shared_data_recipe_builds(shared_data: Path, tmp_path: Path) -> None:
+    """recipes/shared_data.toml: every real sample of ../shared/data through its adapter (the
+    recipe names the files relative to itself; ``shared_data`` skips without them)."""
     recipe = Path(__file__).resolve().parent.parent / "recipes" / "shared_data.toml"
     m = build(recipe, tmp_path / "o").manifest
     assert len(m["sources"]) == 10

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from csft_data.pipeline import build, load_recipe
-from csft_data.pipeline.pipeline import recipe_inputs
 from csft_data.cli import main
 from csft_data.demo import DEMO_DIR, DEMO_RECIPE_FILES, DEMO_TOKENIZER
 from csft_data.lengths import count_tokens, encode_supervised
+from csft_data.pipeline import build, load_recipe
+from csft_data.pipeline.runner import recipe_inputs
 
 #: The exam items (0-based rows of exam_items.csv) planted into exam_practice.jsonl.
 PLANTED = {1, 5, 9}

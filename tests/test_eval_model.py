@@ -43,7 +43,6 @@ DATA = Path(__file__).parent / "data" / "eval"
 QUESTIONS = DATA / "cmb_test_questions.json"
 ANSWERS = DATA / "cmb_test_answers.json"
 VAL = DATA / "cmb_val.json"
-SPECIALS = ["<s>", "</s>", "<|im_start|>", "<|im_end|>"]
 
 
 # ---------------------------------------------------------------- loaders and prompts (no torch)
@@ -262,27 +261,15 @@ def torch_mod() -> Any:
 
 
 @pytest.fixture(scope="module")
-def tokenizer(torch_mod: Any, shared_data: Path) -> Any:
+def tokenizer(torch_mod: Any, tokenizer_json: Path) -> Any:
+    """The session's byte-level tokenizer (``<s>``/``</s>`` are ids 0 and 1) with a ChatML
+    template, as ``transformers`` loads it."""
     pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    texts: list[str] = []
-    for rec in json.loads((shared_data / "cmtmedqa" / "CMtMedQA_test.json").read_text("utf-8")):
-        texts += [str(rec.get("instruction", "")), str(rec.get("output", ""))]
-    for q in json.loads(QUESTIONS.read_text("utf-8")):
-        texts += [q["question"], *q["option"].values()]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=1500,
-        special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
+    hf = PreTrainedTokenizerFast(
+        tokenizer_file=str(tokenizer_json), bos_token="<s>", eos_token="</s>"
     )
-    tok.train_from_iterator([t for t in texts if t][:3000], trainer)
-    hf = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>")
     hf.chat_template = (
         "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
         "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"

@@ -225,7 +225,8 @@ def test_build_output_may_not_be_a_source(
 PAUSED_BUILD = """
 import sys, time
 from pathlib import Path
-import csft_data.pipeline.pipeline as pipeline
+# build() calls the dedup stage by this module's name for it.
+import csft_data.pipeline.runner as pipeline
 
 reached, go, out = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 dedup_stage = pipeline.dedup_stage
@@ -337,7 +338,7 @@ def reference(reference_build: Path) -> bytes:
 
 def test_the_build_writes_only_the_names_it_protects(reference_build: Path) -> None:
     """A build refuses inputs at ``OUTPUT_NAMES`` in its folder: the list must be complete."""
-    from csft_data.pipeline.pipeline import OUTPUT_NAMES
+    from csft_data.pipeline.runner import OUTPUT_NAMES
 
     assert {p.name for p in reference_build.iterdir()} <= set(OUTPUT_NAMES)
     assert (reference_build / ".lock").read_bytes() == b""  # released: names no holder
@@ -521,7 +522,7 @@ KILLED_BUILD = """
 import os, signal, sys
 from pathlib import Path
 
-from csft_data.pipeline import outputs, stages
+from csft_data.pipeline import cache, outputs
 
 where, out = sys.argv[1], sys.argv[2]
 if where == "write":  # half-way through the final write: train.parquet done, val not
@@ -534,7 +535,7 @@ if where == "write":  # half-way through the final write: train.parquet done, va
 
     outputs.write_parquet = dying
 else:  # a stage's work done, its folder not yet renamed into the cache
-    run = stages.StageCache.run
+    run = cache.StageCache.run
 
     def dying(self, name, key, work, up=None):
         if name != where:
@@ -546,7 +547,7 @@ else:  # a stage's work done, its folder not yet renamed into the cache
 
         return run(self, name, key, work_then_die, up)
 
-    stages.StageCache.run = dying
+    cache.StageCache.run = dying
 from csft_data.cli import main
 sys.exit(main(["build", "--demo", "-o", out]))
 """

@@ -1,13 +1,11 @@
 """Token-length bucketing against the Python ``tokenizers`` package: tokenizers trained here on
-real texts of ``../shared/data`` (byte-level BPE and Metaspace BPE, 2k vocab, with the special
-tokens of the chat templates), counts of real texts, per-record prompt/response counts of
-rendered intern2/qwen conversations recomputed element by element in Python, and the
+real texts of ``../shared/data`` (the session's byte-level BPE and a Metaspace BPE, 1.5k vocab,
+with the special tokens of the chat templates), counts of real texts, per-record prompt/response
+counts of rendered intern2/qwen conversations recomputed element by element in Python, and the
 ``csft-data lengths`` command end to end."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -17,77 +15,32 @@ import pytest
 tokenizers = pytest.importorskip("tokenizers")
 
 import csft_data as cd  # noqa: E402
+from _tokenizer_common import INTERN_SYSTEM, QWEN_SYSTEM, train_tokenizer  # noqa: E402
 from csft_data.cli import main  # noqa: E402
-
-SPECIALS = ["<s>", "</s>", "<|im_start|>", "<|im_end|>"]
-INTERN_SYSTEM = (
-    "You are an AI assistant whose name is InternLM (书生·浦语).\n"
-    "- InternLM (书生·浦语) is a conversational language model that is developed by Shanghai "
-    "AI Laboratory (上海人工智能实验室). It is designed to be helpful, honest, and harmless.\n"
-    "- InternLM (书生·浦语) can understand and communicate fluently in the language chosen by "
-    "the user such as English and 中文."
-)
-QWEN_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
-
-
-def real_texts(shared: Path) -> list[str]:
-    texts: list[str] = []
-    for rec in json.loads((shared / "cmtmedqa" / "CMtMedQA_test.json").read_text("utf-8")):
-        for key in ("instruction", "instruct", "output"):
-            if isinstance(rec.get(key), str):
-                texts.append(rec[key])
-    for line in (shared / "disc_med_sft" / "test_examples.jsonl").read_text("utf-8").splitlines():
-        texts.extend(t["content"] for t in json.loads(line)["conversation"])
-    raw = (shared / "toyhom_cmdd" / "样例_内科5000-6000.csv").read_bytes().decode("gbk")
-    for row in list(csv.DictReader(io.StringIO(raw)))[:1500]:
-        texts.extend(v for k, v in row.items() if k in ("title", "ask", "answer") and v)
-    english = (shared / "meddialog_covid" / "COVID-Dialogue-Dataset-English.txt").read_text("utf-8")
-    texts.extend(line for line in english.splitlines()[:1500] if line.strip())
-    return texts
-
-
-@pytest.fixture(scope="module")
-def texts(shared_data: Path) -> list[str]:
-    return real_texts(shared_data)
-
-
-def train(texts: list[str], kind: str, path: Path) -> Path:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE(unk_token=None if kind == "bytelevel" else "<unk>"))
-    if kind == "bytelevel":
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.decoder = decoders.ByteLevel()
-        alphabet = pre_tokenizers.ByteLevel.alphabet()
-        specials = SPECIALS
-    else:
-        tok.pre_tokenizer = pre_tokenizers.Metaspace()
-        tok.decoder = decoders.Metaspace()
-        alphabet = []
-        specials = ["<unk>", *SPECIALS]
-    trainer = trainers.BpeTrainer(
-        vocab_size=2000, special_tokens=specials, initial_alphabet=alphabet, show_progress=False
-    )
-    tok.train_from_iterator(texts[:4000], trainer)
-    tok.save(str(path))
-    return path
 
 
 @pytest.fixture(scope="module", params=["bytelevel", "metaspace"])
-def tokenizer_json(
-    request: pytest.FixtureRequest, texts: list[str], tmp_path_factory: pytest.TempPathFactory
+def any_tokenizer(
+    request: pytest.FixtureRequest,
+    real_texts: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
-    return train(texts, request.param, tmp_path_factory.mktemp("tok") / "tokenizer.json")
+    """Each kind of BPE: the session's byte-level tokenizer (``tokenizer_json`` of
+    ``conftest.py``) and a Metaspace one trained here on the same texts."""
+    if request.param == "bytelevel":
+        return Path(request.getfixturevalue("tokenizer_json"))
+    path = tmp_path_factory.mktemp("tok") / "tokenizer.json"
+    return train_tokenizer(real_texts, path, kind="metaspace")
 
 
 def hf_len(tok: Any, text: str) -> int:
     return len(tok.encode(text, add_special_tokens=False).ids) if text else 0
 
 
-def test_counts_equal_hf_tokenizers(tokenizer_json: Path, texts: list[str]) -> None:
+def test_counts_equal_hf_tokenizers(any_tokenizer: Path, real_texts: list[str]) -> None:
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(tokenizer_json))
+    tok = Tokenizer.from_file(str(any_tokenizer))
     extra = [
         "",
         " ",
@@ -96,9 +49,9 @@ def test_counts_equal_hf_tokenizers(tokenizer_json: Path, texts: list[str]) -> N
         "Hello,  world!\n\n\tTabs and 123,456.78 numbers; don't stop",
         "😀 emoji ① ＡＢＣ ﹏ 𠀀",
     ]
-    sample = texts + extra
+    sample = real_texts + extra
     assert len(sample) > 3000
-    got = cd.count_tokens(tokenizer_json, sample)
+    got = cd.count_tokens(any_tokenizer, sample)
     want = [hf_len(tok, t) for t in sample]
     pairs = zip(sample, got.tolist(), want, strict=True)
     mismatches = [(t[:40], g, w) for t, g, w in pairs if g != w]
@@ -140,16 +93,16 @@ def lf_counts(tok: Any, template: str, system: str | None, msgs: list[str]) -> t
 
 @pytest.mark.parametrize("template", ["intern2", "qwen"])
 def test_rendered_records_match_element_by_element_python(
-    tokenizer_json: Path, shared_data: Path, tmp_path: Path, template: str
+    any_tokenizer: Path, shared_data: Path, tmp_path: Path, template: str
 ) -> None:
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(tokenizer_json))
+    tok = Tokenizer.from_file(str(any_tokenizer))
     disc = shared_data / "disc_med_sft" / "test_examples.jsonl"
     cmt = shared_data / "cmtmedqa" / "CMtMedQA_test.json"
     buckets = tmp_path / "buckets.jsonl"
     stats = cd.token_lengths(
-        [disc, cmt], tokenizer_json, template=template, buckets=buckets, cutoffs=[1024]
+        [disc, cmt], any_tokenizer, template=template, buckets=buckets, cutoffs=[1024]
     )
     got = {
         (b["source"], b["index"]): (b["prompt_tokens"], b["response_tokens"])
@@ -172,7 +125,7 @@ def test_rendered_records_match_element_by_element_python(
 
 
 def test_cli_table_buckets_and_exit_codes(
-    tokenizer_json: Path, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    any_tokenizer: Path, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cmt = json.loads((shared_data / "cmtmedqa" / "CMtMedQA_test.json").read_text("utf-8"))
     clean = tmp_path / "cmt_alpaca.jsonl"
@@ -188,7 +141,7 @@ def test_cli_table_buckets_and_exit_codes(
             str(disc),
             str(clean),
             "--tokenizer",
-            str(tokenizer_json),
+            str(any_tokenizer),
             "--cutoffs",
             "256,1024",
             "--buckets",
@@ -208,7 +161,7 @@ def test_cli_table_buckets_and_exit_codes(
     assert n_rejected > 0
     # a clean file: exit 0 and one bucket line per input record, in input order
     code = main(
-        ["lengths", str(clean), "--tokenizer", str(tokenizer_json), "--buckets", str(buckets)]
+        ["lengths", str(clean), "--tokenizer", str(any_tokenizer), "--buckets", str(buckets)]
     )
     capsys.readouterr()
     lines = buckets.read_text("utf-8").splitlines()
@@ -220,7 +173,7 @@ def test_cli_table_buckets_and_exit_codes(
 
 
 def test_truncation_shares_tiny_and_huge_cutoffs(
-    tokenizer_json: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+    any_tokenizer: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cmt = shared_data / "cmtmedqa" / "CMtMedQA_test.json"
     code = main(
@@ -228,7 +181,7 @@ def test_truncation_shares_tiny_and_huge_cutoffs(
             "lengths",
             str(cmt),
             "--tokenizer",
-            str(tokenizer_json),
+            str(any_tokenizer),
             "--cutoffs",
             "16,1000000",
             "--output-format",

@@ -17,9 +17,6 @@ import pytest
 opencc = pytest.importorskip("opencc")
 import csft_data  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
 CONFIGS = [
     "hk2s",
     "hk2sp",
@@ -60,7 +57,7 @@ def _decode(raw: bytes, path: Path) -> str:
         return raw.decode("gb18030")
 
 
-def extract_texts(root: Path = SHARED_DATA) -> list[str]:
+def extract_texts(root: Path) -> list[str]:
     """All string values / lines / cells under `root`, deduplicated, in a stable order."""
     texts: list[str] = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -81,10 +78,8 @@ def extract_texts(root: Path = SHARED_DATA) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def texts() -> list[str]:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"{SHARED_DATA} not found")
-    found = extract_texts()
+def texts(shared_data: Path) -> list[str]:
+    found = extract_texts(shared_data)
     assert len(found) > 10_000
     return found
 

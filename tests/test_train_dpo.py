@@ -13,16 +13,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from _train_common import cmexam_split, metrics, tiny_model, train_tokenizer, write_config
+from _train_common import cmexam_split, metrics, tiny_model, write_config
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 
 @pytest.fixture(scope="module")
-def assets(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def assets(
+    shared_data: Path, tokenizer_json: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("dpo")
-    tok = train_tokenizer(shared_data, root / "tok" / "tokenizer.json")
+    tok = tokenizer_json
     split = cmexam_split(shared_data, root / "cmexam.jsonl", n=65)
     recs = [json.loads(x) for x in split.read_text("utf-8").splitlines()]
     pairs = root / "pairs.jsonl"

@@ -15,8 +15,8 @@ import pytest
 tokenizers = pytest.importorskip("tokenizers")
 
 import csft_data as cd  # noqa: E402
-from _train_common import cmexam_split, train_tokenizer  # noqa: E402
-from test_lengths import INTERN_SYSTEM, QWEN_SYSTEM  # noqa: E402
+from _tokenizer_common import INTERN_SYSTEM, QWEN_SYSTEM  # noqa: E402
+from _train_common import cmexam_split  # noqa: E402
 
 IM_SYSTEM = "<|im_start|>system\n{}<|im_end|>\n"
 IM_USER = "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
@@ -92,11 +92,6 @@ def lf_encode(tok: Any, template: str, system: str | None, msgs: list[str]) -> l
     return out
 
 
-@pytest.fixture(scope="module")
-def tok_json(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_tokenizer(shared_data, tmp_path_factory.mktemp("tok") / "tokenizer.json")
-
-
 RECORD = {
     "instruction": "头痛怎么办",
     "input": "三天了",
@@ -116,11 +111,13 @@ PINNED = {
 
 
 @pytest.mark.parametrize("template", ["intern2", "qwen", "llama3", "default"])
-def test_rendered_string_ids_and_labels_are_llamafactorys(tok_json: Path, template: str) -> None:
+def test_rendered_string_ids_and_labels_are_llamafactorys(
+    tokenizer_json: Path, template: str
+) -> None:
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(tok_json))
-    enc = cd.encode_supervised([RECORD], tok_json, template=template, cutoff_len=4096)
+    tok = Tokenizer.from_file(str(tokenizer_json))
+    enc = cd.encode_supervised([RECORD], tokenizer_json, template=template, cutoff_len=4096)
     ids, labels = (x.tolist() for x in enc.example(0))
     assert tok.decode(ids, skip_special_tokens=False) == PINNED[template]
     prompt, response = lf_encode(
@@ -134,23 +131,23 @@ def test_rendered_string_ids_and_labels_are_llamafactorys(tok_json: Path, templa
         assert ids[0] == tok.token_to_id(first[template])
     # default system prompt when the record has none
     no_sys = {k: v for k, v in RECORD.items() if k != "system"}
-    enc = cd.encode_supervised([no_sys], tok_json, template=template, cutoff_len=4096)
+    enc = cd.encode_supervised([no_sys], tokenizer_json, template=template, cutoff_len=4096)
     want = lf_encode(tok, template, None, ["头痛怎么办\n三天了", "多休息。"])
     assert enc.example(0)[0].tolist() == want[0] + want[1]
 
 
 @pytest.mark.parametrize("mask_history", [False, True])
 def test_multiturn_labels_on_real_records(
-    tok_json: Path, shared_data: Path, mask_history: bool
+    tokenizer_json: Path, shared_data: Path, mask_history: bool
 ) -> None:
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(tok_json))
+    tok = Tokenizer.from_file(str(tokenizer_json))
     recs = json.loads((shared_data / "cmtmedqa" / "CMtMedQA_test.json").read_text("utf-8"))
     recs = [r for r in recs if "instruction" in r and r.get("history")][:60]
     assert len(recs) == 60
     enc = cd.encode_supervised(
-        recs, tok_json, template="qwen", mask_history=mask_history, cutoff_len=100_000
+        recs, tokenizer_json, template="qwen", mask_history=mask_history, cutoff_len=100_000
     )
     for k, rec in enumerate(recs):
         msgs = [m for pair in rec["history"] for m in pair]
@@ -168,8 +165,9 @@ def test_multiturn_labels_on_real_records(
         assert labels.tolist() == want_labels
 
 
+@pytest.mark.slow
 def test_encoded_lengths_equal_the_length_reports_truncated_totals(
-    tok_json: Path, shared_data: Path, tmp_path: Path
+    tokenizer_json: Path, shared_data: Path, tmp_path: Path
 ) -> None:
     cmt = json.loads((shared_data / "cmtmedqa" / "CMtMedQA_test.json").read_text("utf-8"))
     src = tmp_path / "cmt.jsonl"
@@ -181,32 +179,36 @@ def test_encoded_lengths_equal_the_length_reports_truncated_totals(
     for path in (src, split):
         for template in ("intern2", "qwen"):
             for cutoff in (64, 256, 1024):
-                report = cd.token_lengths([path], tok_json, template=template, cutoffs=[cutoff])
+                report = cd.token_lengths(
+                    [path], tokenizer_json, template=template, cutoffs=[cutoff]
+                )
                 kept = report["total"]["cutoffs"][0]["kept_tokens"]
-                enc = cd.encode_supervised(path, tok_json, template=template, cutoff_len=cutoff)
+                enc = cd.encode_supervised(
+                    path, tokenizer_json, template=template, cutoff_len=cutoff
+                )
                 assert len(enc) == report["total"]["counted"]
                 assert int(enc.lengths.sum()) == kept, (path.name, template, cutoff)
                 assert int(enc.lengths.max()) <= cutoff
 
 
-def test_pairwise_shares_prompt_ids(tok_json: Path) -> None:
+def test_pairwise_shares_prompt_ids(tokenizer_json: Path) -> None:
     recs = [
         {"instruction": "头痛", "input": "", "chosen": "多休息。", "rejected": "不知道"},
         {"messages": [{"role": "user", "content": "发烧"}], "chosen": "就医", "rejected": "喝水"},
         {"instruction": "x", "chosen": "y"},
     ]
-    pairs = cd.encode_pairwise(recs, tok_json, template="qwen", on_error="skip")
+    pairs = cd.encode_pairwise(recs, tokenizer_json, template="qwen", on_error="skip")
     assert len(pairs) == 2 and pairs.indices.tolist() == [0, 1]
     assert pairs.rejections[0]["field"] == "rejected" and pairs.rejections[0]["record"] == 2
     p, c, _ = pairs.pair(0)
     sft = cd.encode_supervised(
-        [{"instruction": "头痛", "output": "多休息。"}], tok_json, template="qwen"
+        [{"instruction": "头痛", "output": "多休息。"}], tokenizer_json, template="qwen"
     )
     ids, labels = sft.example(0)
     assert np.array_equal(np.concatenate([p, c]), ids)
     assert (labels[: len(p)] == -100).all() and (labels[len(p) :] != -100).all()
     with pytest.raises(cd.ParseError, match="record 2"):
-        cd.encode_pairwise(recs, tok_json, template="qwen")
+        cd.encode_pairwise(recs, tokenizer_json, template="qwen")
 
 
 def test_template_tokens_name_the_usual_bos_eos_and_system() -> None:

@@ -21,7 +21,6 @@ from _train_common import (  # noqa: E402
     cmexam_split,
     metrics,
     tiny_model,
-    train_tokenizer,
     write_config,
 )
 from csft_train import data as D  # noqa: E402
@@ -31,9 +30,11 @@ from csft_train.sft import train_sft  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def assets(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def assets(
+    shared_data: Path, tokenizer_json: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("sft")
-    tok = train_tokenizer(shared_data, root / "tok" / "tokenizer.json")
+    tok = tokenizer_json
     return {
         "tok": tok,
         "model": tiny_model(tok, root / "model", dropout=0.1),

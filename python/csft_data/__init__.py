@@ -18,7 +18,6 @@ from csft_data._core import (
     convert,
     opencc_configs,
 )
-from csft_data.pipeline.outputs import alpaca_features
 from csft_data.cmb import extract_choice, score_files
 from csft_data.decontam import decontaminate
 from csft_data.dedup import MinHashSignatures, band_keys, dedup_files, lsh_params, minhash
@@ -34,6 +33,7 @@ from csft_data.lengths import (
     token_lengths,
 )
 from csft_data.normalize import NormalizeSummary, normalize_file
+from csft_data.pipeline.outputs import alpaca_features
 from csft_data.rouge import RougeScores, WinTieLoss, rouge_files, rouge_l, win_tie_loss
 
 __all__ = [

@@ -1,6 +1,6 @@
 """``csft-data build RECIPE -o DIR``: the whole pipeline from a recipe (``--dry-run`` prints the
 plan and runs nothing). The build and the timings it leaves beside its outputs run under the
-lock of the output folder (see :mod:`csft_data.pipeline.pipeline`)."""
+lock of the output folder (see :mod:`csft_data.pipeline.runner`)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ EXIT_OK = 0
 
 def cmd_build(args: argparse.Namespace) -> int:
     from csft_data.pipeline import STAGES, build, load_recipe, plan
-    from csft_data.pipeline.pipeline import check_build, output_lock
+    from csft_data.pipeline.runner import check_build, output_lock
 
     if (args.recipe is None) == (not args.demo):
         raise ConfigError("give a recipe file, or --demo for the embedded demo recipe")

@@ -4,7 +4,8 @@
 //! ([`TemplateCounter`]). Every text element is encoded with `add_special_tokens = false`;
 //! BOS/EOS elements count one token each (or none, for a BOS the tokenizer does not have).
 //! `encode_fast` gives the same ids as `encode` (it only skips the offsets); the tests check the
-//! counts against the Python `tokenizers` package.
+//! counts against the Python `tokenizers` package. BPE tokenizers of the usual shapes take the
+//! exact fast path of `bpe.rs` instead, which gives the same ids.
 //!
 //! Does not read files of records (see `report.rs`) and does not truncate (see `truncate.rs`).
 
@@ -12,19 +13,31 @@ use std::path::{Path, PathBuf};
 
 use std::borrow::Cow;
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use rayon::prelude::*;
 use tokenizers::{AddedToken, Tokenizer};
 
+use super::bpe::FastBpe;
 use super::special::{self, SpecialTokens};
 use super::template::{fill, Conversation, Element, Slot, Template};
 use crate::error::{Error, Result};
 
-/// A loaded tokenizer, with the BOS/EOS its folder configures (`special.rs`).
+/// A loaded tokenizer, with the BOS/EOS its folder configures (`special.rs`). Texts are
+/// encoded by the exact fast BPE path (`bpe.rs`) where the tokenizer's shape and the text
+/// allow it, else by `tokenizers`: the ids are the same either way.
 #[derive(Clone)]
 pub struct TokenCounter {
     tokenizer: Tokenizer,
     path: PathBuf,
     special: Option<SpecialTokens>,
+    fast: Option<Arc<FastBpe>>,
+}
+
+thread_local! {
+    /// The ids buffer of [`TokenCounter::count`] (one per thread).
+    static IDS: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
 }
 
 impl TokenCounter {
@@ -51,11 +64,30 @@ impl TokenCounter {
             .with_truncation(None)
             .map_err(|e| Error::config(format!("{}: {e}", path.display())))?
             .with_padding(None);
+        let fast = serde_json::to_value(&tokenizer)
+            .ok()
+            .and_then(|v| FastBpe::new(&v))
+            .map(Arc::new);
         Ok(Self {
             tokenizer,
             path: path.to_path_buf(),
             special: special::configured(path)?,
+            fast,
         })
+    }
+
+    /// Whether texts go through the fast BPE path (`bpe.rs`) when they can.
+    pub fn is_fast(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// The same tokenizer without the fast path: every text through `tokenizers` (the
+    /// reference the fast path is checked against).
+    pub fn reference(&self) -> Self {
+        Self {
+            fast: None,
+            ..self.clone()
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -85,6 +117,16 @@ impl TokenCounter {
         if text.is_empty() {
             return Ok(0);
         }
+        if let Some(fast) = &self.fast {
+            let n = IDS.with(|ids| {
+                let mut ids = ids.borrow_mut();
+                ids.clear();
+                fast.encode(text, &mut ids).then_some(ids.len())
+            });
+            if let Some(n) = n {
+                return Ok(n as u32);
+            }
+        }
         let enc = self
             .tokenizer
             .encode_fast(text, false)
@@ -97,11 +139,26 @@ impl TokenCounter {
         if text.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(fast) = &self.fast {
+            let mut ids = Vec::new();
+            if fast.encode(text, &mut ids) {
+                return Ok(ids);
+            }
+        }
         let enc = self
             .tokenizer
             .encode_fast(text, false)
             .map_err(|e| Error::config(format!("{}: encoding failed: {e}", self.path.display())))?;
         Ok(enc.get_ids().to_vec())
+    }
+
+    /// Ids of many texts, in parallel (rayon), in input order.
+    pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        texts
+            .par_iter()
+            .with_min_len(16)
+            .map(|t| self.encode(t))
+            .collect()
     }
 
     /// Counts of many texts, in parallel (rayon), in input order.

@@ -9,6 +9,7 @@
 //! and a per-record bucket file; `encode` turns records into the token ids and labels training
 //! uses, with the same templates and truncation rule. Nothing here trains or packs.
 
+pub mod bpe;
 pub mod count;
 pub mod encode;
 pub mod render;

@@ -31,12 +31,21 @@ pub struct PyTokenCounter {
 
 #[pymethods]
 impl PyTokenCounter {
+    /// `fast=False` sends every text through `tokenizers` (the reference of the fast path).
     #[new]
-    fn new(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (path, *, fast = true))]
+    fn new(py: Python<'_>, path: PathBuf, fast: bool) -> PyResult<Self> {
         let inner = py.detach(|| TokenCounter::from_file(&path)).py_err()?;
+        let inner = if fast { inner } else { inner.reference() };
         Ok(Self {
             inner: Arc::new(inner),
         })
+    }
+
+    /// Whether the exact fast BPE path serves this tokenizer (else `tokenizers` does).
+    #[getter]
+    fn fast(&self) -> bool {
+        self.inner.is_fast()
     }
 
     #[getter]
@@ -63,6 +72,15 @@ impl PyTokenCounter {
             .py_err()?;
         let bytes: Vec<u8> = counts.iter().flat_map(|c| c.to_le_bytes()).collect();
         Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Token ids per text (no special tokens added), as `encode(t, add_special_tokens=False).ids`.
+    fn encode(&self, py: Python<'_>, texts: Vec<PyBackedStr>) -> PyResult<Vec<Vec<u32>>> {
+        py.detach(|| {
+            let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
+            self.inner.encode_batch(&refs)
+        })
+        .py_err()
     }
 }
 

@@ -19,8 +19,8 @@ import numpy as np
 
 from csft_data import __version__, _core
 from csft_data._core import CsftDataError
+from csft_data.pipeline.cache import StageResult, fingerprint, link_or_copy
 from csft_data.pipeline.recipe import Recipe
-from csft_data.pipeline.stages import StageResult, fingerprint, link_or_copy
 
 #: The Alpaca columns (LLaMA-Factory names: prompt/query/response/system/history) and the
 #: provenance columns, with their Parquet types.

@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from csft_data.pipeline.cache import StageResult
 from csft_data.pipeline.recipe import Recipe
-from csft_data.pipeline.stages import StageResult
 
 
 def _figure(width: float = 8.0, height: float = 4.0) -> Any:
@@ -322,21 +322,21 @@ def write_card(folder: Path, manifest: dict[str, Any], recipe: Recipe) -> None:
         "## Processing",
         "",
         f"1. Converted by the source adapters (CollectiveSFT templates), normalized "
-        f"({recipe.normalize['convert'] or 'no script conversion'}).",
-        f"2. Deduplicated ({dd['scope']}, MinHash-LSH Jaccard ≥ {dd['threshold']} on "
-        f"{' + '.join(dd['fields'])}, exact duplicates first).",
+        f"({recipe.normalize.convert or 'no script conversion'}).",
+        f"2. Deduplicated ({dd.scope}, MinHash-LSH Jaccard ≥ {dd.threshold} on "
+        f"{' + '.join(dd.fields)}, exact duplicates first).",
         f"3. Decontaminated against {len(recipe.evals)} evaluation file(s) "
-        f"(≥ {dc['threshold']:.0%} of an item's {dc['ngram']}-grams).",
+        f"(≥ {dc.threshold:.0%} of an item's {dc.ngram}-grams).",
         "4. "
         + (
-            f"Token lengths with the `{recipe.lengths['template']}` template, cut-off "
-            f"{recipe.lengths['cutoff_len']}, policy `{recipe.lengths['policy']}`."
+            f"Token lengths with the `{recipe.lengths.template}` template, cut-off "
+            f"{recipe.lengths.cutoff_len}, policy `{recipe.lengths.policy}`."
             if recipe.lengths
             else "Token lengths not counted (no [lengths] in the recipe)."
         ),
         f"5. Mixture: {manifest['mixture']['rule']}.",
-        f"6. Split: val ratio {recipe.split['val_ratio']}, by groups (conversations and "
-        f"near-duplicates at {recipe.split['group_threshold']}), seed {manifest['seed']}.",
+        f"6. Split: val ratio {recipe.split.val_ratio}, by groups (conversations and "
+        f"near-duplicates at {recipe.split.group_threshold}), seed {manifest['seed']}.",
         "",
         "## Licenses",
         "",

@@ -1,24 +1,21 @@
-"""Mixture and split of ``csft-data build``, as numpy arrays over record indices (no record is
-held as a Python object; the files are routed by the Rust partitioner).
+"""The mixture stage of ``csft-data build``: how many records each source keeps and which, as
+numpy arrays over record indices (no record is held as a Python object; the files are routed
+by the Rust partitioner). Records left out go to ``<source>.unselected.jsonl``.
 
-Mixture: each source keeps ``min(available, max_records)`` records, unless ``[mixture]`` asks
-for a distribution: ``total`` records shared by per-style shares (``style_shares``), then within
-a style in proportion to ``weight × available^(1/temperature)`` (temperature 1: proportional to
-size; large: uniform), water-filled so that no source gives more than it has (its part goes
-to the others). Without ``total``: with style shares, the largest total every style can fill at
-its share; without them, everything available (weights and temperature then change nothing).
-Which records a source keeps is decided by a seeded hash of the record's position:
-deterministic, and without replacement (nothing is up-sampled).
-
-Split: records are grouped so that near-duplicates and the turns of one conversation never
-straddle train and val: a group joins the records of one conversation (same source and ``id``)
-and the clusters a second, looser dedup pass finds (``group_threshold``). Groups go to val in a
-seeded hash order until ``val_ratio`` of the records is reached.
+Each source keeps ``min(available, max_records)`` records, unless ``[mixture]``
+(:class:`~csft_data.pipeline.config.MixtureConfig`) asks for a distribution: ``total`` records
+shared by per-style shares (``style_shares``), then within a style in proportion to
+``weight × available^(1/temperature)`` (temperature 1: proportional to size; large: uniform),
+water-filled so that no source gives more than it has (its part goes to the others). Without
+``total``: with style shares, the largest total every style can fill at its share; without
+them, everything available (weights and temperature then change nothing). Which records a
+source keeps is decided by a seeded hash of the record's position: deterministic, and without
+replacement (nothing is up-sampled). The seeded hash (:func:`seeded_order`) is also the split's
+order of groups; the split itself is in ``split.py``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +23,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from csft_data import _core
+from csft_data.pipeline.cache import StageCache, StageResult
+from csft_data.pipeline.config import MixtureConfig
+from csft_data.pipeline.recipe import Recipe
 
 _M1, _M2, _GOLD = (
     np.uint64(0xBF58476D1CE4E5B9),
@@ -84,7 +86,7 @@ def _water_fill(budget: int, props: Sequence[float], limits: Sequence[int]) -> l
 
 
 def mixture_targets(
-    sources: Sequence[dict[str, Any]], mixture: dict[str, Any]
+    sources: Sequence[dict[str, Any]], mixture: MixtureConfig
 ) -> tuple[list[int], dict[str, Any]]:
     """How many records each source keeps. ``sources``: dicts with ``available``,
     ``max_records`` (or None), ``weight`` and ``style``. Returns the targets and a description
@@ -93,10 +95,10 @@ def mixture_targets(
         min(s["available"], s["max_records"]) if s["max_records"] is not None else s["available"]
         for s in sources
     ]
-    temperature = float(mixture["temperature"])
-    shares: dict[str, float] = mixture["style_shares"]
+    temperature = float(mixture.temperature)
+    shares: dict[str, float] = mixture.style_shares
     uniform = all(s["weight"] == 1.0 for s in sources) and temperature == 1.0
-    if mixture["total"] is None and uniform and not shares:
+    if mixture.total is None and uniform and not shares:
         return limits, {"rule": "min(available, max_records) per source", "total": sum(limits)}
     raw = [s["weight"] * (s["available"] ** (1.0 / temperature)) for s in sources]
     styles = sorted({s["style"] for s in sources})
@@ -114,7 +116,7 @@ def mixture_targets(
     if not shares:
         total_raw = sum(raw) or 1.0
         props = [r / total_raw for r in raw]
-    total = mixture["total"]
+    total = mixture.total
     rule = "total shared by style shares, then weight × available^(1/temperature)"
     if total is None:
         if shares:
@@ -170,98 +172,43 @@ def choose(available: int, target: int, seed: int, source_index: int) -> npt.NDA
     return keep
 
 
-class _UnionFind:
-    def __init__(self, parent: npt.NDArray[np.int64]) -> None:
-        self.parent = parent
+def mixture_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResult:
+    """Per-source caps / weights / temperature / style shares (see the module's docstring);
+    records left out go to ``<source>.unselected.jsonl``."""
 
-    def find(self, a: int) -> int:
-        p = self.parent
-        root = a
-        while p[root] != root:
-            root = int(p[root])
-        while p[a] != root:
-            p[a], a = root, int(p[a])
-        return root
+    def work(d: Path) -> dict[str, Any]:
+        infos = [
+            {
+                "available": up.counts(s.name)["out"],
+                "max_records": s.max_records,
+                "weight": s.weight,
+                "style": s.style,
+            }
+            for s in recipe.sources
+        ]
+        targets, how = mixture_targets(infos, recipe.mixture)
+        sources = {}
+        for k, (s, info, t) in enumerate(zip(recipe.sources, infos, targets, strict=True)):
+            keep = choose(info["available"], t, recipe.seed, k)
+            labels = np.where(keep, 0, 1).astype(np.uint8)
+            _core.partition_jsonl(
+                [up.file(s.name)],
+                labels.tobytes(),
+                [d / f"{s.name}.jsonl", d / f"{s.name}.unselected.jsonl"],
+            )
+            left = info["available"] - t
+            sources[s.name] = {
+                "in": info["available"],
+                "out": t,
+                "removed": {"over the mixture quota": left} if left else {},
+                "style": s.style,
+            }
+        return {"sources": sources, "mixture": how}
 
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            lo, hi = (ra, rb) if ra < rb else (rb, ra)
-            self.parent[hi] = lo
-
-    def roots(self) -> npt.NDArray[np.int64]:
-        p = self.parent
-        while True:
-            q = p[p]
-            if np.array_equal(q, p):
-                return p
-            p = q
-
-
-def conversation_parents(files: Sequence[Path]) -> npt.NDArray[np.int64]:
-    """For the records of ``files`` (concatenated), the index of the first record of the same
-    conversation (same file and ``id``); a record without an ``id`` is its own."""
-    import polars as pl
-
-    frames = []
-    for k, f in enumerate(files):
-        if f.stat().st_size == 0:
-            continue
-        frames.append(
-            pl.scan_ndjson(f, schema={"id": pl.Utf8})
-            .select(pl.col("id"))
-            .with_columns(pl.lit(k).alias("file"))
-            .collect()
-        )
-    if not frames:
-        return np.zeros(0, dtype=np.int64)
-    df = pl.concat(frames).with_row_index("i")
-    first = df.group_by(["file", "id"]).agg(pl.col("i").min().alias("first"))
-    joined = df.join(first, on=["file", "id"], how="left").sort("i")
-    firsts = joined["first"].fill_null(joined["i"]).to_numpy().astype(np.int64)
-    return firsts
-
-
-def split_labels(
-    files: Sequence[Path],
-    names: Sequence[str],
-    counts: Sequence[int],
-    clusters: Path | None,
-    val_ratio: float,
-    seed: int,
-) -> tuple[npt.NDArray[np.uint8], dict[str, Any]]:
-    """0 (train) or 1 (val) per record of ``files`` (concatenated), whole groups at a time."""
-    n = int(sum(counts))
-    offsets = dict(zip(names, np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist(), strict=True))
-    uf = _UnionFind(conversation_parents(files) if n else np.zeros(0, dtype=np.int64))
-    near_links = 0
-    if clusters is not None and clusters.is_file():
-        with clusters.open(encoding="utf-8") as f:
-            for line in f:
-                c = json.loads(line)
-                k = c["keeper"]
-                a = offsets[k["source"]] + k["index"]
-                for dup in c["duplicates"]:
-                    uf.union(a, offsets[dup["source"]] + dup["index"])
-                    near_links += 1
-    roots = uf.roots()
-    labels = np.zeros(n, dtype=np.uint8)
-    uniq, sizes = np.unique(roots, return_counts=True)
-    target = round(val_ratio * n)
-    if target > 0 and len(uniq):
-        order = np.argsort(seeded_order(n, seed, 7)[uniq], kind="stable")
-        cum = np.cumsum(sizes[order])
-        take = order[: int(np.searchsorted(cum, target, side="left")) + 1]
-        labels[np.isin(roots, uniq[take])] = 1
-    multi = sizes[sizes > 1]
-    return labels, {
-        "records": n,
-        "groups": len(uniq),
-        "groups_of_several": len(multi),
-        "largest_group": int(sizes.max()) if len(sizes) else 0,
-        "near_duplicate_links": near_links,
-        "val_target": target,
-        "val": int(labels.sum()),
-        "train": int(n - labels.sum()),
-        "group_sizes": np.bincount(np.minimum(sizes, 64)).tolist() if len(sizes) else [],
+    key = {
+        "up": up.fingerprint,
+        "config": recipe.mixture.to_json(),
+        "seed": recipe.seed,
+        "sources": [[s.name, s.max_records, s.weight, s.style] for s in recipe.sources],
     }
+    return cache.run("mixture", key, work, up)

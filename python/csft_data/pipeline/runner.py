@@ -13,6 +13,10 @@ from start to end: a second build into the same folder fails at once and touches
 lock goes with the process that holds it, however it ends, so a killed build never blocks the
 next one, which clears what the killed one left (staging, half-built stages, temporary files).
 A build refuses an output folder where it would overwrite one of its inputs.
+
+This module orchestrates: it runs the stages in order and holds the lock. Each stage is in its
+own module (``adapt.py`` … ``split.py``, on the machinery of ``cache.py``), the recipe and the
+stages' configuration in ``recipe.py`` and ``config.py``, the final write in ``outputs.py``.
 """
 
 from __future__ import annotations
@@ -32,23 +36,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from csft_data import _core
 from csft_data._core import ConfigError
+from csft_data.pipeline.adapt import adapt_stage
+from csft_data.pipeline.cache import StageCache, StageResult, fingerprint
+from csft_data.pipeline.decontaminate import decontaminate_stage
+from csft_data.pipeline.dedup import dedup_stage
+from csft_data.pipeline.lengths import lengths_stage
+from csft_data.pipeline.mixture import mixture_stage
+from csft_data.pipeline.normalize import normalize_stage
 from csft_data.pipeline.recipe import Recipe, load_recipe
-from csft_data.pipeline.select import choose, mixture_targets, split_labels
-from csft_data.pipeline.stages import (
-    StageCache,
-    StageResult,
-    adapt_stage,
-    decontaminate_stage,
-    dedup_stage,
-    fingerprint,
-    lengths_stage,
-    normalize_stage,
-)
-from csft_data.dedup import dedup_files
+from csft_data.pipeline.split import split_stage
 from csft_data.write import PathArg, remove_stale_temps, same_file
 
 STAGES = ("adapt", "normalize", "dedup", "decontaminate", "lengths", "mixture", "split")
@@ -103,85 +100,6 @@ class BuildResult:
         return out
 
 
-def mixture_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResult:
-    """Per-source caps / weights / temperature / style shares (see ``select.py``); records
-    left out go to ``<source>.unselected.jsonl``."""
-
-    def work(d: Path) -> dict[str, Any]:
-        infos = [
-            {
-                "available": up.counts(s.name)["out"],
-                "max_records": s.max_records,
-                "weight": s.weight,
-                "style": s.style,
-            }
-            for s in recipe.sources
-        ]
-        targets, how = mixture_targets(infos, recipe.mixture)
-        sources = {}
-        for k, (s, info, t) in enumerate(zip(recipe.sources, infos, targets, strict=True)):
-            keep = choose(info["available"], t, recipe.seed, k)
-            labels = np.where(keep, 0, 1).astype(np.uint8)
-            _core.partition_jsonl(
-                [up.file(s.name)],
-                labels.tobytes(),
-                [d / f"{s.name}.jsonl", d / f"{s.name}.unselected.jsonl"],
-            )
-            left = info["available"] - t
-            sources[s.name] = {
-                "in": info["available"],
-                "out": t,
-                "removed": {"over the mixture quota": left} if left else {},
-                "style": s.style,
-            }
-        return {"sources": sources, "mixture": how}
-
-    key = {
-        "up": up.fingerprint,
-        "config": recipe.mixture,
-        "seed": recipe.seed,
-        "sources": [[s.name, s.max_records, s.weight, s.style] for s in recipe.sources],
-    }
-    return cache.run("mixture", key, work, up)
-
-
-def split_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResult:
-    """Train/val labels (``labels.bin``, one byte per record of the mixture's files in source
-    order) by groups: conversations and near-duplicate clusters at ``group_threshold``."""
-    names = [s.name for s in recipe.sources]
-    cfg = recipe.split
-
-    def work(d: Path) -> dict[str, Any]:
-        files = [up.file(n) for n in names]
-        counts = [up.counts(n)["out"] for n in names]
-        clusters = None
-        if cfg["group_threshold"] > 0 and sum(counts) > 1:
-            clusters = d / "groups.jsonl"
-            dedup_files(  # clusters only: no copy of the kept records
-                files,
-                None,
-                clusters=clusters,
-                fields=recipe.dedup["fields"],
-                scope="both",
-                threshold=cfg["group_threshold"],
-                sketch=recipe.dedup["sketch"],
-                on_error="skip",
-            )
-        labels, info = split_labels(files, names, counts, clusters, cfg["val_ratio"], recipe.seed)
-        (d / "labels.bin").write_bytes(labels.tobytes())
-        sources = {}
-        start = 0
-        for n, c in zip(names, counts, strict=True):
-            part = labels[start : start + c]
-            start += c
-            val = int(part.sum())
-            sources[n] = {"in": c, "out": c, "removed": {}, "train": c - val, "val": val}
-        return {"sources": sources, "split": info}
-
-    key = {"up": up.fingerprint, "config": cfg, "seed": recipe.seed, "dedup": recipe.dedup}
-    return cache.run("split", key, work, up)
-
-
 def plan(recipe: Recipe) -> list[str]:
     """What a build would do (``--dry-run``): sources with their files, and the stages."""
     lines = [f"recipe → {recipe.out_dir} (seed {recipe.seed})"]
@@ -189,23 +107,21 @@ def plan(recipe: Recipe) -> list[str]:
         for p in s.paths:
             size = f"{p.stat().st_size:,} bytes" if p.exists() else "MISSING"
             lines.append(f"  source {s.name:<16} {s.adapter:<16} {p} ({size})")
-    lines.append(f"  normalize      {recipe.normalize}")
+    lines.append(f"  normalize      {recipe.normalize.to_json()}")
     dd = recipe.dedup
     lines.append(
-        f"  dedup          {'off' if not dd['enabled'] else dd['scope']}"
-        f" threshold {dd['threshold']} on {'+'.join(dd['fields'])}"
+        f"  dedup          {'off' if not dd.enabled else dd.scope}"
+        f" threshold {dd.threshold} on {'+'.join(dd.fields)}"
     )
     ev = ", ".join(f"{e.path.name} ({e.adapter or 'fields'})" for e in recipe.evals) or "none"
     lines.append(f"  decontaminate  against {ev}")
     if recipe.lengths:
         ln = recipe.lengths
-        lines.append(
-            f"  lengths        {ln['template']} cutoff {ln['cutoff_len']} policy {ln['policy']}"
-        )
+        lines.append(f"  lengths        {ln.template} cutoff {ln.cutoff_len} policy {ln.policy}")
     else:
         lines.append("  lengths        (no [lengths]: not counted)")
-    lines.append(f"  mixture        {recipe.mixture}")
-    lines.append(f"  split          {recipe.split}")
+    lines.append(f"  mixture        {recipe.mixture.to_json()}")
+    lines.append(f"  split          {recipe.split.to_json()}")
     return lines
 
 
@@ -215,7 +131,7 @@ def recipe_inputs(r: Recipe) -> list[PathArg]:
     files += [(f"the file of source {s.name!r}", p) for s in r.sources for p in s.paths]
     files += [("the [decontaminate] eval file", e.path) for e in r.evals]
     if r.lengths is not None:
-        files.append(("the [lengths] tokenizer", Path(r.lengths["tokenizer"])))
+        files.append(("the [lengths] tokenizer", Path(r.lengths.tokenizer)))
     return files
 
 

@@ -1,0 +1,272 @@
+"""The typed configuration of each stage of ``csft-data build``, declared once: one frozen
+dataclass per recipe table (``[normalize]``, ``[dedup]``, ``[decontaminate]``, ``[lengths]``,
+``[mixture]``, ``[split]``) whose fields are the table's keys with their defaults.
+``from_table`` reads and validates a table (errors name the recipe file and the key);
+``to_json`` gives the configuration as plain JSON data, which is what the manifest records and
+what a stage's fingerprint is computed from.
+
+This module reads no file and runs nothing: the recipe as a whole (sources, evaluation files,
+output, seed) is in ``recipe.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar, overload
+
+from csft_data._core import ConfigError
+
+SCOPES = ("per-source", "cross-source", "both")
+POLICIES = ("drop", "truncate", "keep")
+KEEPS = ("first", "longest", "priority")
+STYLES = ("mcqa", "qa", "dialogue", "ner_intent", "generic")
+UNICODE_FORMS = ("none", "nfc", "nfkc", "width")
+SKETCHES = ("oph", "minhash")
+
+
+class _Table:
+    """A TOML table being read: typed getters whose errors name the file and the key; keys
+    not read are reported as unknown."""
+
+    def __init__(self, data: dict[str, Any], where: str, file: str) -> None:
+        self.data, self.where, self.file, self.seen = data, where, file, set[str]()
+
+    def _err(self, key: str, msg: str) -> ConfigError:
+        return ConfigError(f"{self.file}: [{self.where}] {key}: {msg}")
+
+    def get(self, key: str, types: type | tuple[type, ...], default: Any = None) -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            return default
+        v = self.data[key]
+        if isinstance(v, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+            raise self._err(key, f"expected {_names(types)}, got {v!r}")
+        if not isinstance(v, types):
+            raise self._err(key, f"expected {_names(types)}, got {v!r}")
+        return v
+
+    def require(self, key: str, types: type | tuple[type, ...]) -> Any:
+        if key not in self.data:
+            raise self._err(key, "missing (required)")
+        return self.get(key, types)
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        v: str = self.get(key, str, default)
+        if v not in choices:
+            raise self._err(key, f"expected one of {', '.join(choices)}, got {v!r}")
+        return v
+
+    def number(self, key: str, default: float, lo: float, hi: float) -> float:
+        v = self.get(key, (int, float), default)
+        if not lo <= float(v) <= hi:
+            raise self._err(key, f"must be between {lo} and {hi}, got {v}")
+        return float(v)
+
+    @overload
+    def count(self, key: str, default: int, lo: int = 1) -> int: ...
+
+    @overload
+    def count(self, key: str, default: None = None, lo: int = 1) -> int | None: ...
+
+    def count(self, key: str, default: int | None = None, lo: int = 1) -> int | None:
+        v: int | None = self.get(key, int, default)
+        if v is not None and v < lo:
+            raise self._err(key, f"must be at least {lo}, got {v}")
+        return v
+
+    def strings(self, key: str) -> tuple[str, ...] | None:
+        v = self.get(key, list)
+        if v is None:
+            return None
+        if not v or not all(isinstance(x, str) for x in v):
+            raise self._err(key, f"expected a non-empty list of strings, got {v!r}")
+        return tuple(v)
+
+    def str_map(self, key: str) -> dict[str, str]:
+        v = self.get(key, dict, {})
+        if not all(isinstance(x, str) for x in v.values()):
+            raise self._err(key, "expected a table of strings")
+        return dict(v)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            raise ConfigError(f"{self.file}: [{self.where}] unknown keys: {', '.join(unknown)}")
+
+
+def _names(types: type | tuple[type, ...]) -> str:
+    ts = types if isinstance(types, tuple) else (types,)
+    return " or ".join(
+        {
+            "str": "a string",
+            "int": "an integer",
+            "float": "a number",
+            "bool": "true/false",
+            "list": "a list",
+            "dict": "a table",
+        }.get(t.__name__, t.__name__)
+        for t in ts
+    )
+
+
+def resolve_path(base: Path, p: str) -> Path:
+    """A path of the recipe: ``~`` expanded, relative to ``base`` (the recipe's folder)."""
+    q = Path(p).expanduser()
+    return Path(os.path.normpath(q if q.is_absolute() else base / q))
+
+
+def _json(v: Any) -> Any:
+    """Plain JSON data: tuples as lists, tables copied."""
+    if isinstance(v, tuple | list):
+        return [_json(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _json(x) for k, x in v.items()}
+    return v
+
+
+class _StageConfig:
+    """What every stage configuration has: its fields as JSON, in declaration order."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        """The configuration as plain JSON data (the manifest's ``recipe`` and the stage's
+        fingerprint): every field, in declaration order, tuples as lists."""
+        return {f.name: _json(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class NormalizeConfig(_StageConfig):
+    """``[normalize]``: script conversion (an OpenCC config such as ``t2s``, or none), Unicode
+    normalization and the clean-ups of :func:`csft_data.normalize.normalize_file`."""
+
+    convert: str | None = None
+    unicode: str = "none"
+    newlines: bool = True
+    control: bool = True
+    whitespace: bool = True
+
+    @classmethod
+    def from_table(cls, t: _Table) -> NormalizeConfig:
+        return cls(
+            convert=t.get("convert", str, cls.convert),
+            unicode=t.choice("unicode", UNICODE_FORMS, cls.unicode),
+            newlines=t.get("newlines", bool, cls.newlines),
+            control=t.get("control", bool, cls.control),
+            whitespace=t.get("whitespace", bool, cls.whitespace),
+        )
+
+
+@dataclass(frozen=True)
+class DedupConfig(_StageConfig):
+    """``[dedup]``: exact + MinHash-LSH near-duplicate removal (Jaccard ``threshold`` on the
+    ``ngram``-shingles of ``fields``) within each source, across sources or both."""
+
+    enabled: bool = True
+    threshold: float = 0.8
+    scope: str = "both"
+    fields: tuple[str, ...] = ("instruction", "input", "output")
+    keep: str = "first"
+    sketch: str = "oph"
+    num_perm: int = 128
+    ngram: int = 5
+
+    @classmethod
+    def from_table(cls, t: _Table) -> DedupConfig:
+        return cls(
+            enabled=t.get("enabled", bool, cls.enabled),
+            threshold=t.number("threshold", cls.threshold, 0.01, 1.0),
+            scope=t.choice("scope", SCOPES, cls.scope),
+            fields=t.strings("fields") or cls.fields,
+            keep=t.choice("keep", KEEPS, cls.keep),
+            sketch=t.choice("sketch", SKETCHES, cls.sketch),
+            num_perm=t.count("num_perm", cls.num_perm, 16),
+            ngram=t.count("ngram", cls.ngram),
+        )
+
+
+@dataclass(frozen=True)
+class DecontamConfig(_StageConfig):
+    """``[decontaminate]``: a training record is removed when it holds at least ``threshold``
+    of an evaluation item's character ``ngram``-grams (on ``fields`` of the record). The
+    evaluation files (``eval = [...]``) are :attr:`Recipe.evals <csft_data.pipeline.Recipe>`."""
+
+    ngram: int = 8
+    threshold: float = 0.5
+    fields: tuple[str, ...] = ("instruction", "input")
+
+    @classmethod
+    def from_table(cls, t: _Table) -> DecontamConfig:
+        return cls(
+            ngram=t.count("ngram", cls.ngram, 2),
+            threshold=t.number("threshold", cls.threshold, 0.01, 1.0),
+            fields=t.strings("fields") or cls.fields,
+        )
+
+
+@dataclass(frozen=True)
+class LengthsConfig(_StageConfig):
+    """``[lengths]``: token counts under ``tokenizer`` (a ``tokenizer.json``, resolved against
+    the recipe's folder) and a chat ``template``, and the policy for records longer than
+    ``cutoff_len`` (``drop``, ``truncate`` or ``keep``)."""
+
+    tokenizer: str
+    template: str = "intern2"
+    cutoff_len: int = 1024
+    policy: str = "drop"
+    system: str | None = None
+
+    @classmethod
+    def from_table(cls, t: _Table, base: Path) -> LengthsConfig:
+        return cls(
+            tokenizer=str(resolve_path(base, t.require("tokenizer", str))),
+            template=t.get("template", str, cls.template),
+            cutoff_len=t.count("cutoff_len", cls.cutoff_len),
+            policy=t.choice("policy", POLICIES, cls.policy),
+            system=t.get("system", str, cls.system),
+        )
+
+
+@dataclass(frozen=True)
+class MixtureConfig(_StageConfig):
+    """``[mixture]``: ``total`` records (None: see :func:`~csft_data.pipeline.mixture.
+    mixture_targets`) shared by per-style shares (``style_shares``, sorted by style), then
+    within a style by ``weight × available^(1/temperature)``."""
+
+    total: int | None = None
+    temperature: float = 1.0
+    style_shares: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_table(cls, t: _Table) -> MixtureConfig:
+        shares = t.get("style_shares", dict, {})
+        for k, v in shares.items():
+            if k not in STYLES or not isinstance(v, int | float) or v < 0:
+                raise t._err(
+                    "style_shares", f"{k} = {v!r}: styles are {', '.join(STYLES)}, shares ≥ 0"
+                )
+        return cls(
+            total=t.count("total", cls.total),
+            temperature=t.number("temperature", cls.temperature, 0.01, 1000.0),
+            style_shares={k: float(v) for k, v in sorted(shares.items())},
+        )
+
+
+@dataclass(frozen=True)
+class SplitConfig(_StageConfig):
+    """``[split]``: the share of records that go to val, by groups (conversations and the
+    near-duplicate clusters at ``group_threshold``; 0: conversations only). The table's
+    ``seed`` is the recipe's seed (:attr:`Recipe.seed <csft_data.pipeline.Recipe>`) when the
+    top level has none."""
+
+    val_ratio: float = 0.02
+    group_threshold: float = 0.6
+
+    @classmethod
+    def from_table(cls, t: _Table) -> SplitConfig:
+        return cls(
+            val_ratio=t.number("val_ratio", cls.val_ratio, 0.0, 0.9),
+            group_threshold=t.number("group_threshold", cls.group_threshold, 0.0, 1.0),
+        )

@@ -1,0 +1,564 @@
+//! A lean, exact BPE encoder for the `tokenizer.json` shapes chat models ship: byte-level BPE
+//! (GPT-2, Qwen, Llama 3: a `Split` regex and/or `ByteLevel`, an optional NFC normalizer,
+//! `ignore_merges`) and SentencePiece-style BPE (Llama 2, Mistral: `Metaspace`, or a
+//! `Prepend`/`Replace` normalizer, byte fallback, `<unk>`).
+//!
+//! It gives the ids the `tokenizers` crate gives (`encode_fast(text, false)`), by the same
+//! steps: the same regexes run by the same engine (`fancy-regex`), the same initial symbols
+//! (characters, unknowns, byte fallback) and the same merge loop (lowest rank first, leftmost
+//! on ties, stale queue entries skipped by the same test) — only without what counting does
+//! not need: no offsets, alignments, token strings or `Encoding`. That overhead was about three
+//! quarters of the time `tokenizers` spent on Chinese records.
+//!
+//! What it does not handle it declines, and the caller uses `tokenizers`: a tokenizer of
+//! another shape ([`FastBpe::new`] returns `None`), and a text that holds an added token, that
+//! is not already NFC where the tokenizer normalizes to NFC/NFKC, or that makes a regex fail
+//! ([`FastBpe::encode`] returns `false`). Tests compare both on every text of the corpus.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use aho_corasick::AhoCorasick;
+use fancy_regex::Regex;
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+use unicode_normalization::{is_nfc_quick, is_nfkc_quick, IsNormalized};
+
+/// The GPT-2 pattern `tokenizers`' `ByteLevel` pre-tokenizer splits with (`use_regex`).
+const GPT2_PATTERN: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+/// A normalizer step (applied to the whole text, in order).
+#[derive(Debug)]
+enum Norm {
+    /// NFC / NFKC: the text must already be normalized (quick check), else declined.
+    Nfc,
+    Nfkc,
+    /// Prepended to a non-empty text.
+    Prepend(String),
+    /// Every occurrence of a literal replaced.
+    Replace(String, String),
+}
+
+/// How the normalized text becomes pieces.
+#[derive(Debug)]
+enum Pre {
+    /// A `Split` with `Isolated` behaviour (matches and the gaps between them are pieces).
+    Split(Regex),
+    /// `Metaspace` (the only pre-tokenizer step): spaces → `replacement`, the replacement
+    /// prepended unless the text starts with it, then (with `split`) a piece before each one.
+    Metaspace {
+        replacement: char,
+        prepend: bool,
+        split: bool,
+    },
+}
+
+/// An exact encoder for one tokenizer (see the module comment).
+#[derive(Debug)]
+pub struct FastBpe {
+    norms: Vec<Norm>,
+    pre: Vec<Pre>,
+    /// `ByteLevel` is the last pre-tokenizer step: bytes map to GPT-2's printable characters.
+    byte_level: bool,
+    /// `ByteLevel`'s `add_prefix_space` (only as the sole pre-tokenizer step).
+    prefix_space: bool,
+    /// Id of each single-character vocabulary entry.
+    char_ids: FxHashMap<char, u32>,
+    /// Byte-level: id of each byte's character (`None`: not in the vocabulary).
+    byte_ids: Vec<Option<u32>>,
+    /// `<0xXX>` ids when `byte_fallback` is on and the vocabulary has all 256.
+    fallback: Option<Vec<u32>>,
+    /// `byte_fallback` on but some `<0xXX>` missing: those characters fall back per byte only
+    /// when all of theirs exist.
+    fallback_partial: Option<FxHashMap<u8, u32>>,
+    unk: Option<u32>,
+    fuse_unk: bool,
+    /// (left, right) → (rank, new id).
+    merges: FxHashMap<u64, (u32, u32)>,
+    /// `ignore_merges`: the whole vocabulary, a piece found there is one token.
+    vocab: Option<FxHashMap<String, u32>>,
+    /// Every added token's content: a text holding one is declined.
+    added: Option<AhoCorasick>,
+}
+
+fn pair(a: u32, b: u32) -> u64 {
+    (u64::from(a) << 32) | u64::from(b)
+}
+
+/// GPT-2's byte → printable character table (`bytes_to_unicode`).
+pub(crate) fn bytes_char() -> [char; 256] {
+    let mut out = ['\0'; 256];
+    let mut n = 0u32;
+    for b in 0..=255u8 {
+        let printable = matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+        out[b as usize] = if printable {
+            char::from(b)
+        } else {
+            n += 1;
+            char::from_u32(255 + n).unwrap_or('\0')
+        };
+    }
+    out
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+fn is_null_or_false(v: Option<&Value>) -> bool {
+    matches!(v, None | Some(Value::Null) | Some(Value::Bool(false)))
+}
+
+/// A `Split`/`Replace` pattern as `tokenizers` compiles it: a regex, or a literal escaped.
+fn pattern(v: &Value) -> Option<Regex> {
+    if let Some(s) = str_of(v, "Regex") {
+        return Regex::new(s).ok();
+    }
+    str_of(v, "String").and_then(|s| Regex::new(&fancy_regex::escape(s)).ok())
+}
+
+fn norms(v: &Value, out: &mut Vec<Norm>) -> Option<()> {
+    match str_of(v, "type")? {
+        "Sequence" => {
+            for n in v.get("normalizers")?.as_array()? {
+                norms(n, out)?;
+            }
+        }
+        "NFC" => out.push(Norm::Nfc),
+        "NFKC" => out.push(Norm::Nfkc),
+        "Prepend" => out.push(Norm::Prepend(str_of(v, "prepend")?.to_string())),
+        "Replace" => {
+            // Literal patterns only (a regex replace is declined).
+            let lit = str_of(v.get("pattern")?, "String")?;
+            if lit.is_empty() {
+                return None;
+            }
+            out.push(Norm::Replace(lit.to_string(), str_of(v, "content")?.to_string()));
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+/// The pre-tokenizer's steps, flattened (`Sequence`s opened).
+fn pre_steps(v: &Value, out: &mut Vec<Value>) -> Option<()> {
+    if str_of(v, "type")? == "Sequence" {
+        for p in v.get("pretokenizers")?.as_array()? {
+            pre_steps(p, out)?;
+        }
+    } else {
+        out.push(v.clone());
+    }
+    Some(())
+}
+
+impl FastBpe {
+    /// The encoder for a tokenizer serialized as `tokenizers` does (`serde_json::to_value`),
+    /// or `None` when its shape is not one this module reproduces exactly.
+    pub fn new(tok: &Value) -> Option<Self> {
+        let model = tok.get("model")?;
+        if str_of(model, "type")? != "BPE"
+            || !model.get("dropout").is_none_or(|d| d.is_null() || d.as_f64() == Some(0.0))
+            || !model.get("continuing_subword_prefix").is_none_or(|p| p.is_null())
+            || !model.get("end_of_word_suffix").is_none_or(|p| p.is_null())
+        {
+            return None;
+        }
+        let mut norm_steps = Vec::new();
+        if let Some(n) = tok.get("normalizer").filter(|n| !n.is_null()) {
+            norms(n, &mut norm_steps)?;
+        }
+        let mut steps = Vec::new();
+        if let Some(p) = tok.get("pre_tokenizer").filter(|p| !p.is_null()) {
+            pre_steps(p, &mut steps)?;
+        }
+        let (mut pre, mut byte_level, mut prefix_space) = (Vec::new(), false, false);
+        let last = steps.len().saturating_sub(1);
+        for (i, s) in steps.iter().enumerate() {
+            match str_of(s, "type")? {
+                "Split" => {
+                    let isolated = str_of(s, "behavior")? == "Isolated";
+                    if !isolated || !is_null_or_false(s.get("invert")) || byte_level {
+                        return None;
+                    }
+                    pre.push(Pre::Split(pattern(s.get("pattern")?)?));
+                }
+                "ByteLevel" if i == last => {
+                    byte_level = true;
+                    prefix_space = s.get("add_prefix_space").and_then(Value::as_bool)?;
+                    if prefix_space && steps.len() > 1 {
+                        return None;
+                    }
+                    if s.get("use_regex").and_then(Value::as_bool).unwrap_or(true) {
+                        pre.push(Pre::Split(Regex::new(GPT2_PATTERN).ok()?));
+                    }
+                }
+                "Metaspace" if steps.len() == 1 => {
+                    let replacement = str_of(s, "replacement")?.chars().next()?;
+                    let scheme = str_of(s, "prepend_scheme").unwrap_or("always");
+                    let legacy = s.get("add_prefix_space").and_then(Value::as_bool);
+                    let prepend = match scheme {
+                        "always" | "first" => legacy.unwrap_or(true),
+                        _ => false,
+                    };
+                    let split = s.get("split").and_then(Value::as_bool).unwrap_or(true);
+                    pre.push(Pre::Metaspace {
+                        replacement,
+                        prepend,
+                        split,
+                    });
+                }
+                _ => return None,
+            }
+        }
+
+        let vocab_json = model.get("vocab")?.as_object()?;
+        let mut vocab: FxHashMap<String, u32> = FxHashMap::default();
+        vocab.reserve(vocab_json.len());
+        for (k, id) in vocab_json {
+            vocab.insert(k.clone(), u32::try_from(id.as_u64()?).ok()?);
+        }
+        let mut merges = FxHashMap::default();
+        for (rank, m) in model.get("merges")?.as_array()?.iter().enumerate() {
+            let (a, b) = match m {
+                Value::Array(ab) if ab.len() == 2 => (ab[0].as_str()?, ab[1].as_str()?),
+                Value::String(s) => s.split_once(' ')?,
+                _ => return None,
+            };
+            let new_id = *vocab.get(&format!("{a}{b}"))?;
+            let key = pair(*vocab.get(a)?, *vocab.get(b)?);
+            merges.insert(key, (u32::try_from(rank).ok()?, new_id));
+        }
+        let char_ids: FxHashMap<char, u32> = vocab
+            .iter()
+            .filter_map(|(k, &id)| {
+                let mut cs = k.chars();
+                match (cs.next(), cs.next()) {
+                    (Some(c), None) => Some((c, id)),
+                    _ => None,
+                }
+            })
+            .collect();
+        let byte_ids = if byte_level {
+            bytes_char().iter().map(|c| char_ids.get(c).copied()).collect()
+        } else {
+            Vec::new()
+        };
+        let (mut fallback, mut fallback_partial) = (None, None);
+        if model.get("byte_fallback").and_then(Value::as_bool).unwrap_or(false) {
+            let ids: FxHashMap<u8, u32> = (0..=255u8)
+                .filter_map(|b| vocab.get(&format!("<{b:#04X}>")).map(|&id| (b, id)))
+                .collect();
+            if ids.len() == 256 {
+                fallback = Some((0..=255u8).map(|b| ids[&b]).collect());
+            } else {
+                fallback_partial = Some(ids);
+            }
+        }
+        let unk = match model.get("unk_token").filter(|u| !u.is_null()) {
+            Some(u) => Some(*vocab.get(u.as_str()?)?),
+            None => None,
+        };
+        let added: Vec<&str> = tok
+            .get("added_tokens")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|t| str_of(t, "content")).collect())
+            .unwrap_or_default();
+        let added = if added.is_empty() {
+            None
+        } else {
+            Some(AhoCorasick::new(&added).ok()?)
+        };
+        let ignore_merges = model.get("ignore_merges").and_then(Value::as_bool) == Some(true);
+        Some(Self {
+            norms: norm_steps,
+            pre,
+            byte_level,
+            prefix_space,
+            char_ids,
+            byte_ids,
+            fallback,
+            fallback_partial,
+            unk,
+            fuse_unk: model.get("fuse_unk").and_then(Value::as_bool).unwrap_or(false),
+            merges,
+            vocab: ignore_merges.then_some(vocab),
+            added,
+        })
+    }
+
+    fn has_added(&self, text: &str) -> bool {
+        self.added.as_ref().is_some_and(|a| a.is_match(text))
+    }
+
+    /// The normalized text, or `None` where this module declines it.
+    fn normalize(&self, text: &str) -> Option<String> {
+        let mut s = text.to_string();
+        for n in &self.norms {
+            match n {
+                Norm::Nfc => {
+                    if is_nfc_quick(s.chars()) != IsNormalized::Yes {
+                        return None;
+                    }
+                }
+                Norm::Nfkc => {
+                    if is_nfkc_quick(s.chars()) != IsNormalized::Yes {
+                        return None;
+                    }
+                }
+                Norm::Prepend(p) => {
+                    if !s.is_empty() {
+                        s.insert_str(0, p);
+                    }
+                }
+                Norm::Replace(from, to) => {
+                    if s.contains(from.as_str()) {
+                        s = s.replace(from.as_str(), to);
+                    }
+                }
+            }
+        }
+        Some(s)
+    }
+
+    /// Appends the ids of `text` (no special tokens added) to `out`; `false` (and `out` as it
+    /// was) when this module declines the text.
+    pub fn encode(&self, text: &str, out: &mut Vec<u32>) -> bool {
+        if text.is_empty() {
+            return true;
+        }
+        if self.has_added(text) {
+            return false;
+        }
+        let Some(mut s) = self.normalize(text) else {
+            return false;
+        };
+        if !self.norms.is_empty() && s != text && self.has_added(&s) {
+            return false;
+        }
+        if self.prefix_space && !s.starts_with(' ') {
+            s.insert(0, ' ');
+        }
+        let start = out.len();
+        let mut pieces = vec![(0, s.len())];
+        for p in &self.pre {
+            match p {
+                Pre::Split(re) => {
+                    let mut next = Vec::with_capacity(pieces.len() * 4);
+                    for &(a, b) in &pieces {
+                        if !split_isolated(re, &s[a..b], a, &mut next) {
+                            return false;
+                        }
+                    }
+                    pieces = next;
+                }
+                Pre::Metaspace {
+                    replacement,
+                    prepend,
+                    split,
+                } => {
+                    let mut buf = [0u8; 4];
+                    let rep: &str = replacement.encode_utf8(&mut buf);
+                    if s.contains(' ') {
+                        s = s.replace(' ', rep);
+                    }
+                    if *prepend && !s.starts_with(*replacement) {
+                        s.insert_str(0, rep);
+                    }
+                    pieces = if *split {
+                        let mut v = Vec::new();
+                        let mut begin = 0;
+                        for (i, _) in s.match_indices(*replacement) {
+                            if i > begin {
+                                v.push((begin, i));
+                            }
+                            begin = i;
+                        }
+                        if begin < s.len() {
+                            v.push((begin, s.len()));
+                        }
+                        v
+                    } else {
+                        vec![(0, s.len())]
+                    };
+                }
+            }
+        }
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            for &(a, b) in &pieces {
+                if a < b {
+                    self.piece(&s[a..b], out, &mut scratch);
+                }
+            }
+        });
+        debug_assert!(out.len() >= start);
+        true
+    }
+
+    /// The initial symbol ids of one character, as `BPE::merge_word` makes them (vocabulary,
+    /// else byte fallback, else the (possibly fused) unknown token, else nothing).
+    fn push_char(&self, c: char, id: Option<u32>, syms: &mut Vec<u32>, unk: &mut bool) {
+        if let Some(id) = id {
+            if *unk {
+                syms.extend(self.unk);
+                *unk = false;
+            }
+            syms.push(id);
+            return;
+        }
+        let mut buf = [0u8; 4];
+        let bytes = c.encode_utf8(&mut buf).as_bytes();
+        if let Some(fb) = &self.fallback {
+            syms.extend(bytes.iter().map(|&b| fb[b as usize]));
+            return;
+        }
+        if let Some(fb) = &self.fallback_partial {
+            if bytes.iter().all(|b| fb.contains_key(b)) {
+                syms.extend(bytes.iter().map(|b| fb[b]));
+                return;
+            }
+        }
+        if self.unk.is_some() {
+            if *unk && !self.fuse_unk {
+                syms.extend(self.unk);
+            }
+            *unk = true;
+        }
+    }
+
+    /// The ids of one pre-tokenized piece (`BPE::tokenize`).
+    fn piece(&self, piece: &str, out: &mut Vec<u32>, sc: &mut Scratch) {
+        let syms = &mut sc.syms;
+        syms.clear();
+        let mut unk = false;
+        if self.byte_level {
+            let chars = BYTE_CHARS.with(|c| *c);
+            if let Some(vocab) = &self.vocab {
+                let mapped: String = piece.bytes().map(|b| chars[b as usize]).collect();
+                if let Some(&id) = vocab.get(&mapped) {
+                    out.push(id);
+                    return;
+                }
+            }
+            for b in piece.bytes() {
+                self.push_char(chars[b as usize], self.byte_ids[b as usize], syms, &mut unk);
+            }
+        } else {
+            if let Some(&id) = self.vocab.as_ref().and_then(|v| v.get(piece)) {
+                out.push(id);
+                return;
+            }
+            for c in piece.chars() {
+                self.push_char(c, self.char_ids.get(&c).copied(), syms, &mut unk);
+            }
+        }
+        if unk {
+            syms.extend(self.unk);
+        }
+        self.merge_all(sc);
+        out.extend(
+            sc.nodes
+                .iter()
+                .filter(|n| n.alive)
+                .map(|n| n.id),
+        );
+    }
+
+    /// `Word::merge_all` without dropout: repeatedly the lowest-ranked adjacent pair (the
+    /// leftmost of equal ranks), skipping queue entries whose pair no longer gives their id.
+    fn merge_all(&self, sc: &mut Scratch) {
+        let Scratch { syms, nodes, heap } = sc;
+        nodes.clear();
+        heap.clear();
+        let n = syms.len();
+        nodes.extend(syms.iter().enumerate().map(|(i, &id)| Node {
+            id,
+            prev: i as i64 - 1,
+            next: if i + 1 < n { i as i64 + 1 } else { -1 },
+            alive: true,
+        }));
+        for i in 1..n {
+            if let Some(&(rank, new_id)) = self.merges.get(&pair(syms[i - 1], syms[i])) {
+                heap.push(Reverse((rank, i - 1, new_id)));
+            }
+        }
+        while let Some(Reverse((_, pos, new_id))) = heap.pop() {
+            let cur = nodes[pos];
+            if !cur.alive || cur.next < 0 {
+                continue;
+            }
+            let next_pos = cur.next as usize;
+            let right = nodes[next_pos];
+            match self.merges.get(&pair(cur.id, right.id)) {
+                Some(&(_, id)) if id == new_id => {}
+                _ => continue,
+            }
+            nodes[pos].id = new_id;
+            nodes[pos].next = right.next;
+            nodes[next_pos].alive = false;
+            if right.next >= 0 {
+                nodes[right.next as usize].prev = pos as i64;
+            }
+            let cur = nodes[pos];
+            if cur.prev >= 0 {
+                let prev = cur.prev as usize;
+                if let Some(&(rank, id)) = self.merges.get(&pair(nodes[prev].id, cur.id)) {
+                    heap.push(Reverse((rank, prev, id)));
+                }
+            }
+            if cur.next >= 0 {
+                let next = cur.next as usize;
+                if let Some(&(rank, id)) = self.merges.get(&pair(cur.id, nodes[next].id)) {
+                    heap.push(Reverse((rank, pos, id)));
+                }
+            }
+        }
+    }
+}
+
+/// Matches and the gaps between them as pieces (`SplitDelimiterBehavior::Isolated`), offset
+/// by `base`; `false` when the regex fails (backtracking limit), which `tokenizers` handles
+/// by ending the split early: declined here.
+fn split_isolated(re: &Regex, s: &str, base: usize, out: &mut Vec<(usize, usize)>) -> bool {
+    let mut prev = 0;
+    for m in re.find_iter(s) {
+        let Ok(m) = m else {
+            return false;
+        };
+        if prev != m.start() {
+            out.push((base + prev, base + m.start()));
+        }
+        if m.start() != m.end() {
+            out.push((base + m.start(), base + m.end()));
+        }
+        prev = m.end();
+    }
+    if prev != s.len() {
+        out.push((base + prev, base + s.len()));
+    }
+    true
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    id: u32,
+    prev: i64,
+    next: i64,
+    alive: bool,
+}
+
+/// Buffers reused across pieces (one set per thread).
+#[derive(Default)]
+struct Scratch {
+    syms: Vec<u32>,
+    nodes: Vec<Node>,
+    heap: BinaryHeap<Reverse<(u32, usize, u32)>>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    static BYTE_CHARS: [char; 256] = bytes_char();
+}
