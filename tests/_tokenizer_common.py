@@ -101,7 +101,7 @@ LLAMA3_PATTERN = (
 )
 
 #: Every tokenizer shape ``tokenizer_shape`` makes.
-SHAPES = ["gpt2", "qwen2", "llama3", "metaspace", "llama2"]
+SHAPES = ["gpt2", "qwen2", "llama3", "metaspace", "llama2", "mistral"]
 
 
 def tokenizer_shape(texts: list[str], folder: Path, shape: str) -> Path:
@@ -114,8 +114,13 @@ def tokenizer_shape(texts: list[str], folder: Path, shape: str) -> Path:
     - ``metaspace``: SentencePiece-style BPE with a ``Metaspace`` pre-tokenizer and ``<unk>``;
     - ``llama2``: SentencePiece-style as Llama 2 / Mistral convert it: a ``Prepend("▁")`` +
       ``Replace(" ", "▁")`` normalizer, no pre-tokenizer, ``byte_fallback`` with the 256
-      ``<0xXX>`` tokens and ``fuse_unk``.
+      ``<0xXX>`` tokens and ``fuse_unk``;
+    - ``mistral``: as Mistral v0.3 ships it: ``Metaspace`` with ``prepend_scheme = "first"``
+      (only the text's first section, not one after a special token) and no split, byte
+      fallback.
     """
+    if shape not in SHAPES:
+        raise ValueError(f"unknown tokenizer shape {shape!r}")
     folder.mkdir(parents=True, exist_ok=True)
     base = "bytelevel" if shape in ("gpt2", "qwen2", "llama3") else "metaspace"
     trained = folder / f"{base}-trained.json"
@@ -143,14 +148,20 @@ def tokenizer_shape(texts: list[str], folder: Path, shape: str) -> Path:
             ],
         }
         tok["pre_tokenizer"] = None
+    if shape == "mistral":
+        tok["pre_tokenizer"] = {
+            "type": "Metaspace",
+            "replacement": "▁",
+            "prepend_scheme": "first",
+            "split": False,
+        }
+    if shape in ("llama2", "mistral"):
         model = tok["model"]
         model["byte_fallback"] = True
         model["fuse_unk"] = True
         next_id = max(model["vocab"].values()) + 1
         for b in range(256):
             model["vocab"].setdefault(f"<0x{b:02X}>", next_id + b)
-    elif shape not in ("gpt2", "metaspace"):
-        raise ValueError(f"unknown tokenizer shape {shape!r}")
     path = folder / f"{shape}.json"
     path.write_text(json.dumps(tok, ensure_ascii=False), "utf-8")
     return path

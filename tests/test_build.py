@@ -273,14 +273,6 @@ def test_no_conversation_straddles_the_split(built: tuple[Path, dict[str, Any]])
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13: the split groups by the clusters of a dedup pass, which is not the "
-    "transitive closure of the near-duplicate pairs: LSH misses some pairs near the threshold "
-    "and the dedup splits chained components around centres (rust/dedup/verify.rs), so pairs "
-    "at ≥ group_threshold land on both sides (e.g. meddialog turns '好的，谢谢医生 / 不谢' and "
-    "'… / 不客气', Jaccard 0.67)",
-)
 def test_no_near_duplicate_pair_straddles_the_split(built: tuple[Path, dict[str, Any]]) -> None:
     """Independently of the build's grouping pass: every pair of a train and a val record at
     the split's ``group_threshold`` (exact Jaccard on the dedup's fields and shingles)."""

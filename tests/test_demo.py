@@ -132,7 +132,7 @@ def test_demo_report_shows_lengths_and_decontamination(
     assert f"longer than cutoff_len {CUTOFF}" in report and "over the mixture quota" in report
     card = (out / "README.md").read_text("utf-8")
     assert "`qwen` template" in card and f"cut-off {CUTOFF}" in card
-    assert set(m["removed_files"]) == {"dedup", "decontaminate", "lengths", "mixture", "split"}
+    assert set(m["removed_files"]) == {"dedup", "decontaminate", "lengths", "mixture"}
 
 
 def test_demo_build_is_byte_identical(

@@ -24,6 +24,7 @@ __all__ = [
     "dedup_files",
     "encode_pairwise",
     "encode_supervised",
+    "group_files",
     "lsh_params",
     "minhash_signatures",
     "opencc_configs",
@@ -183,6 +184,21 @@ def decontaminate_files(
     batch_size: int = 4096,
     eval_on_error: str = "raise",
 ) -> dict[str, Any]: ...
+def group_files(
+    inputs: list[PathLike[str] | str],
+    *,
+    fields: list[str],
+    id_field: str | None = None,
+    threshold: float | None = None,
+    num_perm: int = 128,
+    ngram: int = 5,
+    word_ngram: int = 3,
+    mode: str = "auto",
+    seed: int = 1,
+    sketch: str = "oph",
+    format: str | None = None,
+    encoding: str = "auto",
+) -> tuple[bytes, dict[str, Any]]: ...
 def dedup_files(
     inputs: list[tuple[PathLike[str] | str, str]],
     output: PathLike[str] | str | None,

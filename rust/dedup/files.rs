@@ -122,13 +122,20 @@ pub(crate) fn record_text(record: &Record, fields: Option<&[String]>, out: &mut 
 
 /// Texts of all records in one arena: `text(i) = arena[ends[i-1]..ends[i]]`.
 #[derive(Default)]
-struct TextArena {
+pub(crate) struct TextArena {
     arena: String,
     ends: Vec<usize>,
 }
 
 impl TextArena {
-    fn texts(&self) -> Vec<&str> {
+    /// Appends a text; returns its index.
+    pub(crate) fn push(&mut self, text: &str) -> u32 {
+        self.arena.push_str(text);
+        self.ends.push(self.arena.len());
+        (self.ends.len() - 1) as u32
+    }
+
+    pub(crate) fn texts(&self) -> Vec<&str> {
         let mut start = 0;
         self.ends
             .iter()
@@ -294,8 +301,7 @@ pub fn dedup_files(
                 })
                 .collect();
             for (text, origin) in texts.iter().zip(&batch.origins) {
-                arena.arena.push_str(text);
-                arena.ends.push(arena.arena.len());
+                arena.push(text);
                 sources.push(sid as u32);
                 index_in_file.push(origin.index);
             }

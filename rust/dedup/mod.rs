@@ -21,6 +21,7 @@
 pub mod cluster;
 pub mod exact;
 pub mod files;
+pub mod groups;
 pub mod lsh;
 pub mod minhash;
 pub mod oph;

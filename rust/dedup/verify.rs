@@ -62,14 +62,14 @@ fn components(uf: &mut UnionFind, members: &[u32]) -> Vec<Vec<u32>> {
 /// distinct shingles of a pair collide with probability ~2^-32, far below what moves a Jaccard
 /// across a threshold), sorted and deduplicated, in flat chunks: 4 bytes a shingle, no
 /// allocation per record.
-struct SetStore {
+pub(super) struct SetStore {
     chunks: Vec<(Vec<u32>, Vec<u32>)>,
 }
 
 const SET_CHUNK: usize = 4096;
 
 impl SetStore {
-    fn build(texts: &[&str], members: &[u32], params: &ShingleParams) -> Self {
+    pub(super) fn build(texts: &[&str], members: &[u32], params: &ShingleParams) -> Self {
         let chunks = members
             .par_chunks(SET_CHUNK)
             .map_init(
@@ -95,7 +95,7 @@ impl SetStore {
     }
 
     /// The set of `members[k]`.
-    fn get(&self, k: usize) -> &[u32] {
+    pub(super) fn get(&self, k: usize) -> &[u32] {
         let (flat, ends) = &self.chunks[k / SET_CHUNK];
         let j = k % SET_CHUNK;
         let start = if j == 0 { 0 } else { ends[j - 1] as usize };

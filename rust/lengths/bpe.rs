@@ -10,16 +10,21 @@
 //! not need: no offsets, alignments, token strings or `Encoding`. That overhead was about three
 //! quarters of the time `tokenizers` spent on Chinese records.
 //!
+//! Added tokens (the chat templates' special tokens) are split out first as `tokenizers` does
+//! (leftmost-longest matches on the raw text, each piece between them encoded on its own) when
+//! every added token is plain: not normalized, no `lstrip`/`rstrip`/`single_word`.
+//!
 //! What it does not handle it declines, and the caller uses `tokenizers`: a tokenizer of
-//! another shape ([`FastBpe::new`] returns `None`), and a text that holds an added token, that
-//! is not already NFC where the tokenizer normalizes to NFC/NFKC, or that makes a regex fail
-//! ([`FastBpe::encode`] returns `false`). Tests compare both on every text of the corpus.
+//! another shape ([`FastBpe::new`] returns `None`), and a text that holds an added token that
+//! is not plain, that is not already NFC where the tokenizer normalizes to NFC/NFKC, or that
+//! makes a regex fail ([`FastBpe::encode`] returns `false`). Tests compare both on every text
+//! of the corpus.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use fancy_regex::Regex;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
@@ -50,9 +55,30 @@ enum Pre {
     /// prepended unless the text starts with it, then (with `split`) a piece before each one.
     Metaspace {
         replacement: char,
-        prepend: bool,
+        prepend: Prepend,
         split: bool,
     },
+}
+
+/// `Metaspace`'s `prepend_scheme`: `First` prepends only to the piece at the text's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prepend {
+    Always,
+    First,
+    Never,
+}
+
+/// The added tokens: split out (all plain) or a reason to decline a text holding one.
+#[derive(Debug)]
+enum Added {
+    None,
+    /// Every added token plain: leftmost-longest matches are split out, `ids[pattern]`.
+    Split {
+        ac: AhoCorasick,
+        ids: Vec<u32>,
+    },
+    /// Some added token not plain: a text holding any added token is declined.
+    Decline(AhoCorasick),
 }
 
 /// An exact encoder for one tokenizer (see the module comment).
@@ -79,8 +105,7 @@ pub struct FastBpe {
     merges: FxHashMap<u64, (u32, u32)>,
     /// `ignore_merges`: the whole vocabulary, a piece found there is one token.
     vocab: Option<FxHashMap<String, u32>>,
-    /// Every added token's content: a text holding one is declined.
-    added: Option<AhoCorasick>,
+    added: Added,
 }
 
 fn pair(a: u32, b: u32) -> u64 {
@@ -135,7 +160,10 @@ fn norms(v: &Value, out: &mut Vec<Norm>) -> Option<()> {
             if lit.is_empty() {
                 return None;
             }
-            out.push(Norm::Replace(lit.to_string(), str_of(v, "content")?.to_string()));
+            out.push(Norm::Replace(
+                lit.to_string(),
+                str_of(v, "content")?.to_string(),
+            ));
         }
         _ => return None,
     }
@@ -154,14 +182,51 @@ fn pre_steps(v: &Value, out: &mut Vec<Value>) -> Option<()> {
     Some(())
 }
 
+/// The `added_tokens` of a serialized tokenizer (see [`Added`]).
+fn added_tokens(tok: &Value) -> Option<Added> {
+    let list = match tok.get("added_tokens") {
+        None | Some(Value::Null) => return Some(Added::None),
+        Some(v) => v.as_array()?,
+    };
+    let mut contents = Vec::with_capacity(list.len());
+    let mut ids = Vec::with_capacity(list.len());
+    let mut plain = true;
+    for t in list {
+        let content = str_of(t, "content")?;
+        if content.is_empty() {
+            return None;
+        }
+        contents.push(content);
+        ids.push(u32::try_from(t.get("id")?.as_u64()?).ok()?);
+        plain &= ["normalized", "lstrip", "rstrip", "single_word"]
+            .iter()
+            .all(|k| t.get(*k).and_then(Value::as_bool) == Some(false));
+    }
+    if contents.is_empty() {
+        return Some(Added::None);
+    }
+    if !plain {
+        return Some(Added::Decline(AhoCorasick::new(&contents).ok()?));
+    }
+    let ac = AhoCorasickBuilder::new()
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(&contents)
+        .ok()?;
+    Some(Added::Split { ac, ids })
+}
+
 impl FastBpe {
     /// The encoder for a tokenizer serialized as `tokenizers` does (`serde_json::to_value`),
     /// or `None` when its shape is not one this module reproduces exactly.
     pub fn new(tok: &Value) -> Option<Self> {
         let model = tok.get("model")?;
         if str_of(model, "type")? != "BPE"
-            || !model.get("dropout").is_none_or(|d| d.is_null() || d.as_f64() == Some(0.0))
-            || !model.get("continuing_subword_prefix").is_none_or(|p| p.is_null())
+            || !model
+                .get("dropout")
+                .is_none_or(|d| d.is_null() || d.as_f64() == Some(0.0))
+            || !model
+                .get("continuing_subword_prefix")
+                .is_none_or(|p| p.is_null())
             || !model.get("end_of_word_suffix").is_none_or(|p| p.is_null())
         {
             return None;
@@ -197,11 +262,11 @@ impl FastBpe {
                 }
                 "Metaspace" if steps.len() == 1 => {
                     let replacement = str_of(s, "replacement")?.chars().next()?;
-                    let scheme = str_of(s, "prepend_scheme").unwrap_or("always");
-                    let legacy = s.get("add_prefix_space").and_then(Value::as_bool);
-                    let prepend = match scheme {
-                        "always" | "first" => legacy.unwrap_or(true),
-                        _ => false,
+                    let prepend = match str_of(s, "prepend_scheme").unwrap_or("always") {
+                        "always" => Prepend::Always,
+                        "first" => Prepend::First,
+                        "never" => Prepend::Never,
+                        _ => return None,
                     };
                     let split = s.get("split").and_then(Value::as_bool).unwrap_or(true);
                     pre.push(Pre::Metaspace {
@@ -242,12 +307,19 @@ impl FastBpe {
             })
             .collect();
         let byte_ids = if byte_level {
-            bytes_char().iter().map(|c| char_ids.get(c).copied()).collect()
+            bytes_char()
+                .iter()
+                .map(|c| char_ids.get(c).copied())
+                .collect()
         } else {
             Vec::new()
         };
         let (mut fallback, mut fallback_partial) = (None, None);
-        if model.get("byte_fallback").and_then(Value::as_bool).unwrap_or(false) {
+        if model
+            .get("byte_fallback")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
             let ids: FxHashMap<u8, u32> = (0..=255u8)
                 .filter_map(|b| vocab.get(&format!("<{b:#04X}>")).map(|&id| (b, id)))
                 .collect();
@@ -261,16 +333,7 @@ impl FastBpe {
             Some(u) => Some(*vocab.get(u.as_str()?)?),
             None => None,
         };
-        let added: Vec<&str> = tok
-            .get("added_tokens")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|t| str_of(t, "content")).collect())
-            .unwrap_or_default();
-        let added = if added.is_empty() {
-            None
-        } else {
-            Some(AhoCorasick::new(&added).ok()?)
-        };
+        let added = added_tokens(tok)?;
         let ignore_merges = model.get("ignore_merges").and_then(Value::as_bool) == Some(true);
         Some(Self {
             norms: norm_steps,
@@ -282,15 +345,19 @@ impl FastBpe {
             fallback,
             fallback_partial,
             unk,
-            fuse_unk: model.get("fuse_unk").and_then(Value::as_bool).unwrap_or(false),
+            fuse_unk: model
+                .get("fuse_unk")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             merges,
             vocab: ignore_merges.then_some(vocab),
             added,
         })
     }
 
+    /// Whether `text` holds an added token that is not plain (the text is then declined).
     fn has_added(&self, text: &str) -> bool {
-        self.added.as_ref().is_some_and(|a| a.is_match(text))
+        matches!(&self.added, Added::Decline(ac) if ac.is_match(text))
     }
 
     /// The normalized text, or `None` where this module declines it.
@@ -326,6 +393,29 @@ impl FastBpe {
     /// Appends the ids of `text` (no special tokens added) to `out`; `false` (and `out` as it
     /// was) when this module declines the text.
     pub fn encode(&self, text: &str, out: &mut Vec<u32>) -> bool {
+        let start = out.len();
+        let done = match &self.added {
+            Added::Split { ac, ids } => {
+                let mut prev = 0;
+                let mut ok = true;
+                for m in ac.find_iter(text) {
+                    ok = ok && self.encode_section(&text[prev..m.start()], prev == 0, out);
+                    out.push(ids[m.pattern().as_usize()]);
+                    prev = m.end();
+                }
+                ok && self.encode_section(&text[prev..], prev == 0, out)
+            }
+            _ => self.encode_section(text, true, out),
+        };
+        if !done {
+            out.truncate(start);
+        }
+        done
+    }
+
+    /// [`Self::encode`] of a text without plain added tokens; `at_start`: the section begins
+    /// the text (for `Metaspace`'s `first` prepend scheme).
+    fn encode_section(&self, text: &str, at_start: bool, out: &mut Vec<u32>) -> bool {
         if text.is_empty() {
             return true;
         }
@@ -364,7 +454,12 @@ impl FastBpe {
                     if s.contains(' ') {
                         s = s.replace(' ', rep);
                     }
-                    if *prepend && !s.starts_with(*replacement) {
+                    let prepend = match prepend {
+                        Prepend::Always => true,
+                        Prepend::First => at_start,
+                        Prepend::Never => false,
+                    };
+                    if prepend && !s.starts_with(*replacement) {
                         s.insert_str(0, rep);
                     }
                     pieces = if *split {
@@ -459,12 +554,7 @@ impl FastBpe {
             syms.extend(self.unk);
         }
         self.merge_all(sc);
-        out.extend(
-            sc.nodes
-                .iter()
-                .filter(|n| n.alive)
-                .map(|n| n.id),
-        );
+        out.extend(sc.nodes.iter().filter(|n| n.alive).map(|n| n.id));
     }
 
     /// `Word::merge_all` without dropout: repeatedly the lowest-ranked adjacent pair (the
@@ -561,4 +651,36 @@ struct Scratch {
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
     static BYTE_CHARS: [char; 256] = bytes_char();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tokenizer(normalized: bool) -> FastBpe {
+        let added = json!({"id": 3, "content": "<s>", "single_word": false, "lstrip": false,
+            "rstrip": false, "normalized": normalized, "special": true});
+        FastBpe::new(&json!({
+            "added_tokens": [added],
+            "normalizer": null,
+            "pre_tokenizer": null,
+            "model": {"type": "BPE", "dropout": null, "unk_token": null, "fuse_unk": false,
+                "byte_fallback": false, "vocab": {"a": 0, "b": 1, "ab": 2, "<s>": 3},
+                "merges": [["a", "b"]]},
+        }))
+        .expect("a supported shape")
+    }
+
+    #[test]
+    fn plain_added_tokens_are_split_out_and_others_declined() {
+        let mut ids = vec![7];
+        assert!(tokenizer(false).encode("ab<s>aab<s>", &mut ids));
+        assert_eq!(ids, [7, 2, 3, 0, 2, 3]);
+        let mut ids = vec![7];
+        assert!(!tokenizer(true).encode("ab<s>", &mut ids));
+        assert_eq!(ids, [7]);
+        assert!(tokenizer(true).encode("abab", &mut ids));
+        assert_eq!(ids, [7, 2, 2]);
+    }
 }

@@ -237,3 +237,73 @@ pub fn dedup_files<'py>(
     });
     value_to_py(py, &value)
 }
+
+/// Groups for a train/val split (`crate::dedup::groups`): the records of `inputs`
+/// (concatenated) joined by near-duplicate pairs at `threshold` (transitively) and by
+/// conversation (`id_field`); `threshold` None: conversations only. Returns (group id per
+/// record as little-endian u32 bytes, stats).
+#[pyfunction]
+#[pyo3(signature = (
+    inputs, *, fields, id_field=None, threshold=None, num_perm=128, ngram=5, word_ngram=3,
+    mode="auto", seed=1, sketch="oph", format=None, encoding="auto",
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn group_files<'py>(
+    py: Python<'py>,
+    inputs: Vec<PathBuf>,
+    fields: Vec<String>,
+    id_field: Option<String>,
+    threshold: Option<f64>,
+    num_perm: usize,
+    ngram: usize,
+    word_ngram: usize,
+    mode: &str,
+    seed: u64,
+    sketch: &str,
+    format: Option<&str>,
+    encoding: &str,
+) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyAny>)> {
+    let cfg = DedupConfig {
+        sketch: Sketch::parse(sketch).py_err()?,
+        mode: ShingleMode::parse(mode).py_err()?,
+        ngram,
+        word_ngram,
+        num_perm,
+        seed,
+        threshold: threshold.unwrap_or(1.0),
+        ..DedupConfig::default()
+    };
+    let cfg = threshold.is_some().then_some(cfg);
+    let reader = reader_options(format, encoding, "auto", "raise", None, 4096, None)?;
+    let files: Vec<SourceFile> = inputs
+        .into_iter()
+        .map(|path| SourceFile {
+            name: path.to_string_lossy().into_owned(),
+            path,
+        })
+        .collect();
+    let groups = py
+        .detach(|| {
+            crate::dedup::groups::group_files(
+                &files,
+                &fields,
+                id_field.as_deref(),
+                cfg.as_ref(),
+                &reader,
+                &mut |_, _, _| {},
+            )
+        })
+        .py_err()?;
+    let ids: Vec<u8> = groups.group.iter().flat_map(|g| g.to_le_bytes()).collect();
+    let stats = serde_json::json!({
+        "records": groups.group.len(),
+        "groups": groups.sizes.len(),
+        "near_links": groups.near_links,
+        "exact_links": groups.exact_links,
+        "conversation_links": groups.conversation_links,
+        "jaccard_checks": groups.jaccard_checks,
+        "bands": groups.bands,
+        "rows": groups.rows,
+    });
+    Ok((PyBytes::new(py, &ids), value_to_py(py, &stats)?))
+}

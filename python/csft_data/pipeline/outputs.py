@@ -35,7 +35,6 @@ EVIDENCE = {
     "decontaminate": ["hits.jsonl", "rejected.jsonl"],
     "lengths": ["{s}.over.jsonl", "unrenderable.jsonl"],
     "mixture": ["{s}.unselected.jsonl"],
-    "split": ["groups.jsonl"],
 }
 
 

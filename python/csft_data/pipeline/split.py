@@ -3,16 +3,17 @@ record of the mixture's files in source order), as numpy arrays over record indi
 write (``outputs.py``) routes the records by them.
 
 Records are grouped so that near-duplicates and the turns of one conversation never straddle
-train and val: a group joins the records of one conversation (same source and ``id``) and the
-clusters a second, looser dedup pass finds (``group_threshold`` of
-:class:`~csft_data.pipeline.config.SplitConfig`, on the dedup stage's fields and sketch). Groups
-go to val in a seeded hash order (``mixture.seeded_order``) until ``val_ratio`` of the records
-is reached. The split removes no record.
+train and val: a group joins the records of one conversation (same source and ``id``) and,
+transitively, every pair of records at Jaccard ≥ ``group_threshold`` of
+:class:`~csft_data.pipeline.config.SplitConfig` on the dedup stage's fields and shingles
+(``_core.group_files``, ``rust/dedup/groups.rs``: LSH banded for recall at the threshold,
+pairs verified on the shingle sets). Groups go to val in a seeded hash order
+(``mixture.seeded_order``) until ``val_ratio`` of the records is reached. The split removes
+no record.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,107 +21,69 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from csft_data.dedup import dedup_files
+from csft_data import _core
 from csft_data.pipeline.cache import StageCache, StageResult
 from csft_data.pipeline.mixture import seeded_order
 from csft_data.pipeline.recipe import Recipe
 
-
-class _UnionFind:
-    def __init__(self, parent: npt.NDArray[np.int64]) -> None:
-        self.parent = parent
-
-    def find(self, a: int) -> int:
-        p = self.parent
-        root = a
-        while p[root] != root:
-            root = int(p[root])
-        while p[a] != root:
-            p[a], a = root, int(p[a])
-        return root
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            lo, hi = (ra, rb) if ra < rb else (rb, ra)
-            self.parent[hi] = lo
-
-    def roots(self) -> npt.NDArray[np.int64]:
-        p = self.parent
-        while True:
-            q = p[p]
-            if np.array_equal(q, p):
-                return p
-            p = q
-
-
-def conversation_parents(files: Sequence[Path]) -> npt.NDArray[np.int64]:
-    """For the records of ``files`` (concatenated), the index of the first record of the same
-    conversation (same file and ``id``); a record without an ``id`` is its own."""
-    import polars as pl
-
-    frames = []
-    for k, f in enumerate(files):
-        if f.stat().st_size == 0:
-            continue
-        frames.append(
-            pl.scan_ndjson(f, schema={"id": pl.Utf8})
-            .select(pl.col("id"))
-            .with_columns(pl.lit(k).alias("file"))
-            .collect()
-        )
-    if not frames:
-        return np.zeros(0, dtype=np.int64)
-    df = pl.concat(frames).with_row_index("i")
-    first = df.group_by(["file", "id"]).agg(pl.col("i").min().alias("first"))
-    joined = df.join(first, on=["file", "id"], how="left").sort("i")
-    firsts = joined["first"].fill_null(joined["i"]).to_numpy().astype(np.int64)
-    return firsts
+#: Bumped when the grouping changes what it joins (part of the stage's cache key).
+GROUPING = "closure-1"
 
 
 def split_labels(
-    files: Sequence[Path],
-    names: Sequence[str],
-    counts: Sequence[int],
-    clusters: Path | None,
-    val_ratio: float,
-    seed: int,
+    groups: npt.NDArray[np.uint32], val_ratio: float, seed: int
 ) -> tuple[npt.NDArray[np.uint8], dict[str, Any]]:
-    """0 (train) or 1 (val) per record of ``files`` (concatenated), whole groups at a time."""
-    n = int(sum(counts))
-    offsets = dict(zip(names, np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist(), strict=True))
-    uf = _UnionFind(conversation_parents(files) if n else np.zeros(0, dtype=np.int64))
-    near_links = 0
-    if clusters is not None and clusters.is_file():
-        with clusters.open(encoding="utf-8") as f:
-            for line in f:
-                c = json.loads(line)
-                k = c["keeper"]
-                a = offsets[k["source"]] + k["index"]
-                for dup in c["duplicates"]:
-                    uf.union(a, offsets[dup["source"]] + dup["index"])
-                    near_links += 1
-    roots = uf.roots()
+    """0 (train) or 1 (val) per record, whole groups at a time (``groups``: a group id per
+    record, numbered by lowest member)."""
+    n = len(groups)
     labels = np.zeros(n, dtype=np.uint8)
-    uniq, sizes = np.unique(roots, return_counts=True)
+    sizes = np.bincount(groups) if n else np.zeros(0, dtype=np.int64)
     target = round(val_ratio * n)
-    if target > 0 and len(uniq):
-        order = np.argsort(seeded_order(n, seed, 7)[uniq], kind="stable")
+    if target > 0 and len(sizes):
+        # Group ids in the seeded order of their lowest members, taken until the target.
+        key = seeded_order(n, seed, 7)[_first_members(groups, len(sizes))]
+        order = np.argsort(key, kind="stable")
         cum = np.cumsum(sizes[order])
-        take = order[: int(np.searchsorted(cum, target, side="left")) + 1]
-        labels[np.isin(roots, uniq[take])] = 1
+        chosen = np.zeros(len(sizes), dtype=bool)
+        chosen[order[: int(np.searchsorted(cum, target, side="left")) + 1]] = True
+        labels[chosen[groups]] = 1
     multi = sizes[sizes > 1]
     return labels, {
         "records": n,
-        "groups": len(uniq),
+        "groups": len(sizes),
         "groups_of_several": len(multi),
         "largest_group": int(sizes.max()) if len(sizes) else 0,
-        "near_duplicate_links": near_links,
         "val_target": target,
         "val": int(labels.sum()),
         "train": int(n - labels.sum()),
         "group_sizes": np.bincount(np.minimum(sizes, 64)).tolist() if len(sizes) else [],
     }
+
+
+def _first_members(groups: npt.NDArray[np.uint32], count: int) -> npt.NDArray[np.int64]:
+    """The lowest record index of each group (ids are numbered by lowest member)."""
+    first = np.full(count, -1, dtype=np.int64)
+    new = np.ones(len(groups), dtype=bool)
+    new[1:] = groups[1:] > np.maximum.accumulate(groups)[:-1]
+    first[groups[new]] = np.flatnonzero(new)
+    return first
+
+
+def group_records(
+    files: Sequence[Path], fields: Sequence[str], threshold: float | None, recipe: Recipe
+) -> tuple[npt.NDArray[np.uint32], dict[str, Any]]:
+    """A group id per record of ``files`` (concatenated) and the grouping's counts."""
+    raw, info = _core.group_files(
+        [str(f) for f in files],
+        fields=list(fields),
+        id_field="id",
+        threshold=threshold,
+        num_perm=recipe.dedup.num_perm,
+        ngram=recipe.dedup.ngram,
+        sketch=recipe.dedup.sketch,
+        format="jsonl",
+    )
+    return np.frombuffer(raw, dtype="<u4").astype(np.uint32, copy=False), info
 
 
 def split_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResult:
@@ -132,20 +95,13 @@ def split_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResu
     def work(d: Path) -> dict[str, Any]:
         files = [up.file(n) for n in names]
         counts = [up.counts(n)["out"] for n in names]
-        clusters = None
-        if cfg.group_threshold > 0 and sum(counts) > 1:
-            clusters = d / "groups.jsonl"
-            dedup_files(  # clusters only: no copy of the kept records
-                files,
-                None,
-                clusters=clusters,
-                fields=list(recipe.dedup.fields),
-                scope="both",
-                threshold=cfg.group_threshold,
-                sketch=recipe.dedup.sketch,
-                on_error="skip",
-            )
-        labels, info = split_labels(files, names, counts, clusters, cfg.val_ratio, recipe.seed)
+        threshold = cfg.group_threshold if cfg.group_threshold > 0 else None
+        groups, grouping = group_records(files, recipe.dedup.fields, threshold, recipe)
+        if len(groups) != sum(counts):
+            raise RuntimeError(f"split: {len(groups)} records grouped, {sum(counts)} expected")
+        labels, info = split_labels(groups, cfg.val_ratio, recipe.seed)
+        info["near_duplicate_links"] = grouping["near_links"]
+        info["grouping"] = {k: v for k, v in grouping.items() if k not in ("records", "groups")}
         (d / "labels.bin").write_bytes(labels.tobytes())
         sources = {}
         start = 0
@@ -161,5 +117,6 @@ def split_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResu
         "config": cfg.to_json(),
         "seed": recipe.seed,
         "dedup": recipe.dedup.to_json(),
+        "grouping": GROUPING,
     }
     return cache.run("split", key, work, up)
