@@ -125,7 +125,14 @@ pub enum Error {
     /// A bad option or argument (unknown config name, invalid parameter).
     #[error("{0}")]
     Config(String),
+    /// The caller asked to stop (a progress report returned this); nothing was published.
+    #[error("interrupted")]
+    Interrupted,
 }
+
+/// A progress report: (stage name, units done, units total), after each batch. Returning an
+/// error (e.g. [`Error::Interrupted`]) stops the work, which returns that error.
+pub type Progress<'a> = &'a mut dyn FnMut(&str, u64, u64) -> Result<()>;
 
 impl From<DataError> for Error {
     fn from(e: DataError) -> Self {

@@ -246,8 +246,7 @@ fn add_stats(total: &mut DedupStats, s: &DedupStats) {
     total.rows = rows;
 }
 
-/// Progress: (stage name, bytes done, bytes total) after each batch.
-pub type Progress<'a> = &'a mut dyn FnMut(&str, u64, u64);
+pub use crate::error::Progress;
 
 /// Runs dedup over `inputs` and writes `output` (kept records), `clusters` (one line per
 /// cluster of two or more) and, in skip mode, `quarantine`. Without `output` the second pass
@@ -309,7 +308,7 @@ pub fn dedup_files(
                 q.write_rejections(&batch.rejections)?;
             }
             done = before + reader.bytes_read();
-            progress("read", done, total);
+            progress("read", done, total)?;
         }
         let stats = reader.stats();
         formats.push(reader.format());
@@ -322,11 +321,11 @@ pub fn dedup_files(
         });
     }
     let texts = arena.texts();
-    progress("dedup", 0, texts.len() as u64);
+    progress("dedup", 0, texts.len() as u64)?;
     let outcome = run_scopes(&texts, &sources, inputs.len(), cfg)?;
     drop(texts);
     drop(arena);
-    progress("dedup", sources.len() as u64, sources.len() as u64);
+    progress("dedup", sources.len() as u64, sources.len() as u64)?;
 
     // Per-source counts.
     for (i, d) in outcome.duplicate_of.iter().enumerate() {
@@ -392,7 +391,7 @@ pub fn dedup_files(
                         writer.write_raw_lines(&kept)?;
                     }
                     done = before + reader.bytes_read();
-                    progress("write", done, total);
+                    progress("write", done, total)?;
                 }
                 if global != end {
                     return Err(Error::config(format!(
@@ -533,7 +532,7 @@ mod pass_tests {
             None,
             Some(&quarantine),
             &cfg,
-            &mut |_, _, _| {},
+            &mut |_, _, _| Ok(()),
         )
         .unwrap();
         let c = &stats.sources[0];

@@ -28,7 +28,7 @@ use super::files::{record_text, SourceFile, TextArena};
 use super::lsh::{self, BandKeys};
 use super::verify::SetStore;
 use super::{DedupConfig, TextKind};
-use crate::error::{Error, Result};
+use crate::error::{Error, Progress, Result};
 use crate::io::{OnError, ReaderOptions, RecordReader};
 
 /// Largest chance, at exactly the threshold, that a pair shares no LSH bucket.
@@ -188,7 +188,7 @@ pub fn group_files(
     id_field: Option<&str>,
     cfg: Option<&DedupConfig>,
     reader: &ReaderOptions,
-    progress: super::files::Progress<'_>,
+    progress: Progress<'_>,
 ) -> Result<Groups> {
     let mut arena = TextArena::default();
     let mut same_as: Vec<u32> = Vec::new();
@@ -225,16 +225,16 @@ pub fn group_files(
                 });
             }
             done = before + reader.bytes_read();
-            progress("read", done, total);
+            progress("read", done, total)?;
         }
     }
     let texts = arena.texts();
-    progress("group", 0, texts.len() as u64);
+    progress("group", 0, texts.len() as u64)?;
     let groups = match cfg {
         Some(cfg) => near_duplicate_groups(&texts, Some(&same_as), cfg)?,
         None => conversation_groups(&same_as),
     };
-    progress("group", texts.len() as u64, texts.len() as u64);
+    progress("group", texts.len() as u64, texts.len() as u64)?;
     Ok(groups)
 }
 

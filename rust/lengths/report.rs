@@ -223,7 +223,7 @@ fn check_cutoffs(cutoffs: &[u64]) -> Result<()> {
     Ok(())
 }
 
-pub type Progress<'a> = &'a mut dyn FnMut(&str, u64, u64);
+pub use crate::error::Progress;
 
 type Measured = (RecordTokens, Vec<Truncation>);
 
@@ -336,7 +336,7 @@ pub fn token_lengths(
                 q.write_rejections(&rejected)?;
             }
             done = before + reader.bytes_read();
-            progress("count", done, total_bytes);
+            progress("count", done, total_bytes)?;
         }
         acc.stats.records = acc.stats.counted + acc.stats.rejected;
         all.merge(&acc);

@@ -182,7 +182,7 @@ fn report_counts_every_record_and_writes_buckets() {
     }];
     let buckets = dir.path().join("out/buckets.jsonl");
     let quarantine = dir.path().join("out/q.jsonl");
-    let mut progress = |_: &str, _: u64, _: u64| {};
+    let mut progress = |_: &str, _: u64, _: u64| Ok(());
     let r = token_lengths(
         &files,
         &tok,

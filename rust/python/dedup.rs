@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use super::errors::{ConfigError, IntoPyResult};
 use super::io::{reader_options, value_to_py};
+use super::progress::run_detached;
 use crate::dedup::cluster::KeepPolicy;
 use crate::dedup::files::{DedupFilesConfig, ScopeMode, SourceFile};
 use crate::dedup::lsh::{band_key, resolve_params};
@@ -198,25 +199,16 @@ pub fn dedup_files<'py>(
         .into_iter()
         .map(|(path, name)| SourceFile { path, name })
         .collect();
-    let stats = py
-        .detach(|| {
-            let mut report = |stage: &str, done: u64, total: u64| {
-                if let Some(cb) = &progress {
-                    Python::attach(|py| {
-                        let _ = cb.call1(py, (stage, done, total));
-                    });
-                }
-            };
-            crate::dedup::files::dedup_files(
-                &files,
-                output.as_deref(),
-                clusters.as_deref(),
-                quarantine.as_deref(),
-                &cfg,
-                &mut report,
-            )
-        })
-        .py_err()?;
+    let stats = run_detached(py, progress.as_ref(), |report| {
+        crate::dedup::files::dedup_files(
+            &files,
+            output.as_deref(),
+            clusters.as_deref(),
+            quarantine.as_deref(),
+            &cfg,
+            report,
+        )
+    })?;
     let sources: Vec<serde_json::Value> = stats
         .sources
         .iter()
@@ -282,18 +274,16 @@ pub fn group_files<'py>(
             path,
         })
         .collect();
-    let groups = py
-        .detach(|| {
-            crate::dedup::groups::group_files(
-                &files,
-                &fields,
-                id_field.as_deref(),
-                cfg.as_ref(),
-                &reader,
-                &mut |_, _, _| {},
-            )
-        })
-        .py_err()?;
+    let groups = run_detached(py, None, |report| {
+        crate::dedup::groups::group_files(
+            &files,
+            &fields,
+            id_field.as_deref(),
+            cfg.as_ref(),
+            &reader,
+            report,
+        )
+    })?;
     let ids: Vec<u8> = groups.group.iter().flat_map(|g| g.to_le_bytes()).collect();
     let stats = serde_json::json!({
         "records": groups.group.len(),

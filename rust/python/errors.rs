@@ -51,6 +51,8 @@ pub(crate) fn to_pyerr(err: Error) -> PyErr {
             })
         }
         Error::Config(msg) => ConfigError::new_err(msg),
+        // Only ever returned with the exception that caused it (see `progress.rs`).
+        Error::Interrupted => CsftDataError::new_err("interrupted"),
         Error::Data(d) => {
             let err = ParseError::new_err(d.to_string());
             Python::attach(|py| {

@@ -12,54 +12,10 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::errors::{ConfigError, IntoPyResult};
+use crate::io::options::{parse_compression, parse_delimiter};
 use crate::io::write::{rejection_to_json, JsonlWriter};
-use crate::io::{Compression, Encoding, Format, OnError, ReaderOptions, RecordReader};
+use crate::io::{OnError, ReaderOptions, RecordReader};
 use crate::record::RecordBatch;
-
-fn parse_format(s: &str) -> PyResult<Format> {
-    match s.to_ascii_lowercase().as_str() {
-        "jsonl" | "ndjson" => Ok(Format::Jsonl),
-        "json" => Ok(Format::Json),
-        "csv" | "tsv" => Ok(Format::Csv),
-        "parquet" => Ok(Format::Parquet),
-        other => Err(ConfigError::new_err(format!(
-            "unknown format '{other}': expected jsonl, json, csv or parquet"
-        ))),
-    }
-}
-
-fn parse_encoding(s: &str) -> PyResult<Encoding> {
-    match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
-        "auto" => Ok(Encoding::Auto),
-        "utf8" | "utf8sig" => Ok(Encoding::Utf8),
-        "gbk" | "gb2312" | "gb18030" | "cp936" => Ok(Encoding::Gb18030),
-        other => Err(ConfigError::new_err(format!(
-            "unknown encoding '{other}': expected auto, utf-8 or gbk (gb18030)"
-        ))),
-    }
-}
-
-fn parse_compression(s: &str) -> PyResult<Option<Compression>> {
-    match s.to_ascii_lowercase().as_str() {
-        "auto" => Ok(None),
-        "none" => Ok(Some(Compression::None)),
-        "gzip" | "gz" => Ok(Some(Compression::Gzip)),
-        "zstd" | "zst" => Ok(Some(Compression::Zstd)),
-        other => Err(ConfigError::new_err(format!(
-            "unknown compression '{other}': expected auto, none, gzip or zstd"
-        ))),
-    }
-}
-
-pub(crate) fn parse_on_error(s: &str) -> PyResult<OnError> {
-    match s {
-        "raise" => Ok(OnError::Raise),
-        "skip" => Ok(OnError::Skip),
-        other => Err(ConfigError::new_err(format!(
-            "unknown on_error '{other}': expected 'raise' or 'skip'"
-        ))),
-    }
-}
 
 /// Reader options from the keyword arguments shared by every reading function.
 pub(crate) fn reader_options(
@@ -74,23 +30,14 @@ pub(crate) fn reader_options(
     if batch_size == 0 {
         return Err(ConfigError::new_err("batch_size must be at least 1"));
     }
-    let delimiter = match delimiter {
-        None => None,
-        Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
-        Some(d) => {
-            return Err(PyValueError::new_err(format!(
-                "delimiter must be one ASCII character, got {d:?}"
-            )))
-        }
-    };
     Ok(ReaderOptions {
-        format: format.map(parse_format).transpose()?,
-        encoding: parse_encoding(encoding)?,
-        compression: parse_compression(compression)?,
-        on_error: parse_on_error(on_error)?,
+        format: format.map(str::parse).transpose().py_err()?,
+        encoding: encoding.parse().py_err()?,
+        compression: parse_compression(compression).py_err()?,
+        on_error: on_error.parse::<OnError>().py_err()?,
         required: required.unwrap_or_default(),
         batch_size,
-        delimiter,
+        delimiter: delimiter.map(parse_delimiter).transpose().py_err()?,
         raw_lines: false,
     })
 }

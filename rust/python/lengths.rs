@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::errors::IntoPyResult;
 use super::io::{reader_options, value_to_py};
+use super::progress::run_detached;
 use crate::error::DataError;
 use crate::lengths::encode::{encode_pairwise_input, encode_supervised_input, Input, Ragged};
 use crate::lengths::report::{HISTOGRAM_EDGES, QUANTILES};
@@ -191,25 +192,16 @@ pub fn token_lengths<'py>(
         .map(|(path, name)| SourceFile { path, name })
         .collect();
     let counter = Arc::clone(&tokenizer.inner);
-    let report = py
-        .detach(|| {
-            let mut report = |stage: &str, done: u64, total: u64| {
-                if let Some(cb) = &progress {
-                    Python::attach(|py| {
-                        let _ = cb.call1(py, (stage, done, total));
-                    });
-                }
-            };
-            run_token_lengths(
-                &files,
-                &counter,
-                &cfg,
-                buckets.as_deref(),
-                quarantine.as_deref(),
-                &mut report,
-            )
-        })
-        .py_err()?;
+    let report = run_detached(py, progress.as_ref(), |report| {
+        run_token_lengths(
+            &files,
+            &counter,
+            &cfg,
+            buckets.as_deref(),
+            quarantine.as_deref(),
+            report,
+        )
+    })?;
     let rejections: Vec<Value> = report
         .rejections
         .iter()

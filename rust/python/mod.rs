@@ -1,5 +1,6 @@
 //! The PyO3 binding layer, compiled only with the `python` feature: the module
-//! `csft_data._core`. It copies inputs into Rust, releases the GIL for the work, and maps
+//! `csft_data._core`. It copies inputs into Rust, releases the GIL for the work (long work
+//! through `progress.rs`: progress callbacks, Ctrl-C and callback exceptions), and maps
 //! [`crate::Error`] to Python exceptions (`errors.rs`). No logic lives here.
 
 mod adapters;
@@ -9,6 +10,7 @@ mod errors;
 mod io;
 mod lengths;
 mod normalize;
+mod progress;
 mod rouge;
 
 use pyo3::prelude::*;
