@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, ClassVar, overload
 
 from csft_data._core import ConfigError
+from csft_data.adapters import STYLES
 
 SCOPES = ("per-source", "cross-source", "both")
 POLICIES = ("drop", "truncate", "keep")
 KEEPS = ("first", "longest", "priority")
-STYLES = ("mcqa", "qa", "dialogue", "ner_intent", "generic")
 UNICODE_FORMS = ("none", "nfc", "nfkc", "width")
 SKETCHES = ("oph", "minhash")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from csft_data._core import ConfigError
+from csft_data.adapters import STYLES
 from csft_data.pipeline.config import (
-    STYLES,
     DecontamConfig,
     DedupConfig,
     LengthsConfig,

@@ -21,6 +21,7 @@ stages' configuration in ``recipe.py`` and ``config.py``, the final write in ``o
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -267,7 +268,7 @@ def build(
 
     r = recipe if isinstance(recipe, Recipe) else load_recipe(recipe, out_dir)
     if out_dir is not None and isinstance(recipe, Recipe):
-        r = Recipe(**{**r.__dict__, "out_dir": Path(out_dir)})
+        r = dataclasses.replace(r, out_dir=Path(out_dir))
     check_build(r)
     out = r.out_dir
     with output_lock(out):
