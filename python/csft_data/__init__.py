@@ -17,6 +17,7 @@ from csft_data._core import (
     __version__,
     convert,
     opencc_configs,
+    render_prompt,
 )
 from csft_data.cmb import extract_choice, score_files
 from csft_data.decontam import decontaminate
@@ -68,6 +69,7 @@ __all__ = [
     "read",
     "read_arrow",
     "read_batches",
+    "render_prompt",
     "rouge_files",
     "rouge_l",
     "score_files",

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+import csft_data
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -27,8 +29,9 @@ else:  # pragma: no cover
 TRAINED_WITH_FILE = "csft_train.json"
 
 
-class ConfigError(ValueError):
-    """A config that cannot be used; the message names the file, section and key."""
+#: A config that cannot be used (the message names the file, section and key): csft-data's
+#: one configuration error, shared by both packages.
+ConfigError = csft_data.ConfigError
 
 
 @dataclass

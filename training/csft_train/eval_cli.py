@@ -201,7 +201,7 @@ def cmd_memorization(args: argparse.Namespace) -> int:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    from csft_data._core import ConfigError
+    from csft_data import ConfigError
     from csft_data.rouge import load_records, load_texts
     from csft_train.evaluate import judge as jd
 

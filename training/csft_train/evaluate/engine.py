@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from csft_data._core import ConfigError
+from csft_data import ConfigError
 from csft_train import require_torch
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from csft_data._core import ConfigError, ParseError
+from csft_data import ConfigError, ParseError
 from csft_data.cmb import MULTI_ANSWER_TYPE
 from csft_data.rouge import load_records
 

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from csft_data._core import ConfigError, CsftDataError
+from csft_data import ConfigError, CsftDataError
 
 #: The rubric; ``{question}``, ``{answer}`` and ``{reference_block}`` are filled in.
 RUBRIC = (

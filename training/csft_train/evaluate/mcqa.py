@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from csft_data._core import ConfigError
+from csft_data import ConfigError
 from csft_data.cmb import CmbScore, extract_choice, score
 from csft_train.evaluate import engine
 from csft_train.evaluate.items import McqaItem, SkippedItem

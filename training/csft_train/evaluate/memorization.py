@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from csft_data._core import ConfigError
+from csft_data import ConfigError
 from csft_data.rouge import load_records, rouge_l
 from csft_train.evaluate.prompt import ChatRenderer
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from csft_data import _core
-from csft_data._core import ConfigError
+import csft_data
+from csft_data import ConfigError
 from csft_train.config import TRAINED_WITH_FILE
 from csft_train.evaluate.items import McqaItem
 
@@ -133,13 +133,13 @@ class ChatRenderer:
                 raise ConfigError(
                     "the model folder records no training template and the tokenizer has no "
                     "chat_template: give a template name ("
-                    + ", ".join(_core.template_names())
+                    + ", ".join(csft_data.template_names())
                     + ")"
                 )
-        elif self.template not in _core.template_names():
+        elif self.template not in csft_data.template_names():
             raise ConfigError(
                 f"unknown template {self.template!r}: expected auto or one of "
-                + ", ".join(_core.template_names())
+                + ", ".join(csft_data.template_names())
             )
 
     def render(self, messages: Sequence[str]) -> str:
@@ -154,7 +154,7 @@ class ChatRenderer:
             if not isinstance(text, str):
                 raise ConfigError("the tokenizer's chat_template did not give text")
             return text
-        return _core.render_prompt(
+        return csft_data.render_prompt(
             self.template,
             list(messages),
             system=self.system,
