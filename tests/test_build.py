@@ -19,7 +19,15 @@ import pytest
 import csft_data
 from csft_data import ConfigError
 from csft_data.cli import main
-from csft_data.pipeline import MixtureConfig, build, load_recipe, parse_recipe
+from csft_data.pipeline import (
+    DedupConfig,
+    LengthsConfig,
+    MixtureConfig,
+    SplitConfig,
+    build,
+    load_recipe,
+    parse_recipe,
+)
 from csft_data.pipeline.mixture import _water_fill, mixture_targets
 
 N_PLANTED = 40
@@ -432,3 +440,22 @@ def test_the_shared_data_recipe_builds(shared_data: Path, tmp_path: Path) -> Non
         assert s["records"] == kept + lost
     frame = pl.read_parquet(tmp_path / "o" / "train.parquet")
     assert set(frame["source"].unique()) >= {"headqa", "pubmedqa", "meddialog", "cmid"}
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: DedupConfig(threshold=5), r"DedupConfig: \[dedup\] threshold: must be between"),
+        (lambda: DedupConfig(fields=()), r"fields: expected a non-empty list"),
+        (lambda: SplitConfig(val_ratio=0.95), r"\[split\] val_ratio"),
+        (lambda: MixtureConfig(style_shares={"chat": 1.0}), r"style_shares: chat = 1.0"),
+        (lambda: LengthsConfig(tokenizer="t.json", policy="cut"), r"policy: expected one of"),
+        (lambda: DedupConfig(threshold="0.8"), r"threshold: expected an integer or a number"),  # type: ignore[arg-type]
+    ],
+)
+def test_stage_configs_built_in_python_are_checked_as_recipe_tables_are(
+    make: Any, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make()
+    assert DedupConfig(threshold=0.7).to_json()["threshold"] == 0.7

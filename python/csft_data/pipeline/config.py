@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 from csft_data._core import ConfigError
 from csft_data.adapters import STYLES
@@ -126,10 +126,33 @@ def _json(v: Any) -> Any:
     return v
 
 
+_C = TypeVar("_C", bound="_StageConfig")
+
+
 class _StageConfig:
-    """What every stage configuration has: its fields as JSON, in declaration order."""
+    """What every stage configuration has: its fields as JSON, in declaration order, and one
+    set of rules, ``_read``, used both for a recipe's table (``from_table``: errors name the
+    file and the key) and for a configuration built in Python (``__post_init__``: errors name
+    the class and the key), so ``DedupConfig(threshold=5)`` is refused as the recipe
+    ``threshold = 5`` is."""
 
     __dataclass_fields__: ClassVar[dict[str, Any]]
+    #: The recipe table this configuration is read from.
+    SECTION: ClassVar[str]
+
+    @classmethod
+    def _read(cls, t: _Table, *args: Any) -> dict[str, Any]:
+        """The constructor's arguments from a table, checked (types, ranges, choices)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_table(cls: type[_C], t: _Table, *args: Any) -> _C:
+        """The configuration of a recipe table (``args``: what ``_read`` needs besides)."""
+        return cls(**cls._read(t, *args))
+
+    def __post_init__(self) -> None:
+        given = {k: v for k, v in self.to_json().items() if v is not None}
+        type(self)._read(_Table(given, self.SECTION, type(self).__name__), Path())
 
     def to_json(self) -> dict[str, Any]:
         """The configuration as plain JSON data (the manifest's ``recipe`` and the stage's
@@ -142,6 +165,8 @@ class NormalizeConfig(_StageConfig):
     """``[normalize]``: script conversion (an OpenCC config such as ``t2s``, or none), Unicode
     normalization and the clean-ups of :func:`csft_data.normalize.normalize_file`."""
 
+    SECTION: ClassVar[str] = "normalize"
+
     convert: str | None = None
     unicode: str = "none"
     newlines: bool = True
@@ -149,8 +174,8 @@ class NormalizeConfig(_StageConfig):
     whitespace: bool = True
 
     @classmethod
-    def from_table(cls, t: _Table) -> NormalizeConfig:
-        return cls(
+    def _read(cls, t: _Table, *args: Any) -> dict[str, Any]:
+        return dict(
             convert=t.get("convert", str, cls.convert),
             unicode=t.choice("unicode", UNICODE_FORMS, cls.unicode),
             newlines=t.get("newlines", bool, cls.newlines),
@@ -164,6 +189,8 @@ class DedupConfig(_StageConfig):
     """``[dedup]``: exact + MinHash-LSH near-duplicate removal (Jaccard ``threshold`` on the
     ``ngram``-shingles of ``fields``) within each source, across sources or both."""
 
+    SECTION: ClassVar[str] = "dedup"
+
     enabled: bool = True
     threshold: float = 0.8
     scope: str = "both"
@@ -174,8 +201,8 @@ class DedupConfig(_StageConfig):
     ngram: int = 5
 
     @classmethod
-    def from_table(cls, t: _Table) -> DedupConfig:
-        return cls(
+    def _read(cls, t: _Table, *args: Any) -> dict[str, Any]:
+        return dict(
             enabled=t.get("enabled", bool, cls.enabled),
             threshold=t.number("threshold", cls.threshold, 0.01, 1.0),
             scope=t.choice("scope", SCOPES, cls.scope),
@@ -193,13 +220,15 @@ class DecontamConfig(_StageConfig):
     of an evaluation item's character ``ngram``-grams (on ``fields`` of the record). The
     evaluation files (``eval = [...]``) are :attr:`Recipe.evals <csft_data.pipeline.Recipe>`."""
 
+    SECTION: ClassVar[str] = "decontaminate"
+
     ngram: int = 8
     threshold: float = 0.5
     fields: tuple[str, ...] = ("instruction", "input")
 
     @classmethod
-    def from_table(cls, t: _Table) -> DecontamConfig:
-        return cls(
+    def _read(cls, t: _Table, *args: Any) -> dict[str, Any]:
+        return dict(
             ngram=t.count("ngram", cls.ngram, 2),
             threshold=t.number("threshold", cls.threshold, 0.01, 1.0),
             fields=t.strings("fields") or cls.fields,
@@ -212,6 +241,8 @@ class LengthsConfig(_StageConfig):
     the recipe's folder) and a chat ``template``, and the policy for records longer than
     ``cutoff_len`` (``drop``, ``truncate`` or ``keep``)."""
 
+    SECTION: ClassVar[str] = "lengths"
+
     tokenizer: str
     template: str = "intern2"
     cutoff_len: int = 1024
@@ -219,8 +250,9 @@ class LengthsConfig(_StageConfig):
     system: str | None = None
 
     @classmethod
-    def from_table(cls, t: _Table, base: Path) -> LengthsConfig:
-        return cls(
+    def _read(cls, t: _Table, *args: Any) -> dict[str, Any]:
+        base: Path = args[0]
+        return dict(
             tokenizer=str(resolve_path(base, t.require("tokenizer", str))),
             template=t.get("template", str, cls.template),
             cutoff_len=t.count("cutoff_len", cls.cutoff_len),
@@ -235,19 +267,21 @@ class MixtureConfig(_StageConfig):
     mixture_targets`) shared by per-style shares (``style_shares``, sorted by style), then
     within a style by ``weight × available^(1/temperature)``."""
 
+    SECTION: ClassVar[str] = "mixture"
+
     total: int | None = None
     temperature: float = 1.0
     style_shares: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_table(cls, t: _Table) -> MixtureConfig:
+    def _read(cls, t: _Table, *args: Any) -> dict[str, Any]:
         shares = t.get("style_shares", dict, {})
         for k, v in shares.items():
             if k not in STYLES or not isinstance(v, int | float) or v < 0:
                 raise t._err(
                     "style_shares", f"{k} = {v!r}: styles are {', '.join(STYLES)}, shares ≥ 0"
                 )
-        return cls(
+        return dict(
             total=t.count("total", cls.total),
             temperature=t.number("temperature", cls.temperature, 0.01, 1000.0),
             style_shares={k: float(v) for k, v in sorted(shares.items())},
@@ -261,12 +295,14 @@ class SplitConfig(_StageConfig):
     ``seed`` is the recipe's seed (:attr:`Recipe.seed <csft_data.pipeline.Recipe>`) when the
     top level has none."""
 
+    SECTION: ClassVar[str] = "split"
+
     val_ratio: float = 0.02
     group_threshold: float = 0.6
 
     @classmethod
-    def from_table(cls, t: _Table) -> SplitConfig:
-        return cls(
+    def _read(cls, t: _Table, *args: Any) -> dict[str, Any]:
+        return dict(
             val_ratio=t.number("val_ratio", cls.val_ratio, 0.0, 0.9),
             group_threshold=t.number("group_threshold", cls.group_threshold, 0.0, 1.0),
         )
