@@ -36,6 +36,12 @@ EDGES = [
     "患者男，45岁。主诉：胸痛3天，加重1小时。查体：BP 150/95mmHg，HR 102次/分。",
     "’s ‘quoted’ «guillemets» — dash… …",
     "x" * 3000,
+    " \n \n x",
+    "a \t\tb  \t c\t\t",
+    "x\r\n\r\n  y\r\n",
+    "  \u3000 x\u3000\u3000y \u00a0z\u2028w",
+    "line one.\n\n   - item  two\n\t\tthree   ",
+    "1234567 12 3 ٣٤٥ Ⅻ ½",
     "。" * 500 + "\n" * 200,
 ]
 

@@ -63,13 +63,19 @@ def test_ctrl_c_stops_token_lengths(corpus: Path, tmp_path: Path, tokenizer_json
     def interrupt(stage: str, done: int, total: int) -> None:
         os.kill(os.getpid(), signal.SIGINT)  # handled at the next signal check
 
-    with pytest.raises(KeyboardInterrupt):
-        _core.token_lengths(
-            [(corpus, "c")],
-            counter,
-            template="qwen",
-            buckets=buckets,
-            batch_size=256,
-            progress=interrupt,
-        )
+    # Python's own Ctrl-C handler, whatever this process inherited (a shell starts background
+    # jobs with SIGINT ignored).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _core.token_lengths(
+                [(corpus, "c")],
+                counter,
+                template="qwen",
+                buckets=buckets,
+                batch_size=256,
+                progress=interrupt,
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert not buckets.exists()

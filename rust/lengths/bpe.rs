@@ -34,6 +34,49 @@ use unicode_normalization::{is_nfc_quick, is_nfkc_quick, IsNormalized};
 const GPT2_PATTERN: &str =
     r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
+/// The end all the chat models' byte-level patterns share; its lookahead is what makes them
+/// need a backtracking engine.
+const WS_TAIL: &str = r"|\s+(?!\S)|\s+";
+/// Patterns (without [`WS_TAIL`]) run by the `regex` crate instead, with the tail's effect
+/// applied by hand ([`split_plain`]), and whether they have the `\s*[\r\n]+` alternative
+/// (GPT-2's, Qwen2's and Llama 3's; no other alternative of theirs matches only whitespace).
+const PLAIN_HEADS: [(&str, bool); 3] = [
+    (
+        r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+",
+        false,
+    ),
+    (
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+",
+        true,
+    ),
+    (
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+",
+        true,
+    ),
+];
+
+/// A `Split` pattern, compiled for the engine that runs it fastest with the same pieces.
+#[derive(Debug)]
+enum Splitter {
+    /// Any pattern, by `fancy-regex` as `tokenizers` runs it.
+    Fancy(Regex),
+    /// One of [`PLAIN_HEADS`] + `|\s+` by the `regex` crate (a DFA: no backtracking); the
+    /// flag: the head has a newline alternative.
+    Plain(regex::Regex, bool),
+}
+
+impl Splitter {
+    fn new(pattern: &str) -> Option<Self> {
+        if let Some(head) = pattern.strip_suffix(WS_TAIL) {
+            if let Some(&(_, newline)) = PLAIN_HEADS.iter().find(|(h, _)| *h == head) {
+                let re = regex::Regex::new(&format!("{head}|\\s+")).ok()?;
+                return Some(Self::Plain(re, newline));
+            }
+        }
+        Regex::new(pattern).ok().map(Self::Fancy)
+    }
+}
+
 /// A normalizer step (applied to the whole text, in order).
 #[derive(Debug)]
 enum Norm {
@@ -50,7 +93,7 @@ enum Norm {
 #[derive(Debug)]
 enum Pre {
     /// A `Split` with `Isolated` behaviour (matches and the gaps between them are pieces).
-    Split(Regex),
+    Split(Splitter),
     /// `Metaspace` (the only pre-tokenizer step): spaces → `replacement`, the replacement
     /// prepended unless the text starts with it, then (with `split`) a piece before each one.
     Metaspace {
@@ -136,12 +179,16 @@ fn is_null_or_false(v: Option<&Value>) -> bool {
     matches!(v, None | Some(Value::Null) | Some(Value::Bool(false)))
 }
 
-/// A `Split`/`Replace` pattern as `tokenizers` compiles it: a regex, or a literal escaped.
-fn pattern(v: &Value) -> Option<Regex> {
+/// A `Split` pattern as `tokenizers` compiles it: a regex, or a literal escaped.
+fn pattern(v: &Value) -> Option<Splitter> {
     if let Some(s) = str_of(v, "Regex") {
-        return Regex::new(s).ok();
+        return Splitter::new(s);
     }
-    str_of(v, "String").and_then(|s| Regex::new(&fancy_regex::escape(s)).ok())
+    str_of(v, "String").and_then(|s| {
+        Regex::new(&fancy_regex::escape(s))
+            .ok()
+            .map(Splitter::Fancy)
+    })
 }
 
 fn norms(v: &Value, out: &mut Vec<Norm>) -> Option<()> {
@@ -257,7 +304,7 @@ impl FastBpe {
                         return None;
                     }
                     if s.get("use_regex").and_then(Value::as_bool).unwrap_or(true) {
-                        pre.push(Pre::Split(Regex::new(GPT2_PATTERN).ok()?));
+                        pre.push(Pre::Split(Splitter::new(GPT2_PATTERN)?));
                     }
                 }
                 "Metaspace" if steps.len() == 1 => {
@@ -612,7 +659,14 @@ impl FastBpe {
 /// Matches and the gaps between them as pieces (`SplitDelimiterBehavior::Isolated`), offset
 /// by `base`; `false` when the regex fails (backtracking limit), which `tokenizers` handles
 /// by ending the split early: declined here.
-fn split_isolated(re: &Regex, s: &str, base: usize, out: &mut Vec<(usize, usize)>) -> bool {
+fn split_isolated(re: &Splitter, s: &str, base: usize, out: &mut Vec<(usize, usize)>) -> bool {
+    let re = match re {
+        Splitter::Fancy(re) => re,
+        Splitter::Plain(re, newline) => {
+            split_plain(re, *newline, s, base, out);
+            return true;
+        }
+    };
     let mut prev = 0;
     for m in re.find_iter(s) {
         let Ok(m) = m else {
@@ -630,6 +684,50 @@ fn split_isolated(re: &Regex, s: &str, base: usize, out: &mut Vec<(usize, usize)
         out.push((base + prev, base + s.len()));
     }
     true
+}
+
+/// [`split_isolated`] for a [`Splitter::Plain`] pattern: what `head|\s+(?!\S)|\s+` gives.
+/// Every character is matched by some alternative, so the matches tile the text. A match of
+/// only whitespace that the last alternative made (with a newline alternative in the head:
+/// one not ending in `\r`/`\n`, which that alternative would have taken first), of two
+/// characters or more and followed by more text (a non-space, as `\s+` is greedy), is what
+/// `\s+(?!\S)` matches one character shorter; the search resumes at that last character.
+fn split_plain(
+    re: &regex::Regex,
+    newline: bool,
+    s: &str,
+    base: usize,
+    out: &mut Vec<(usize, usize)>,
+) {
+    let mut pos = 0;
+    while let Some(m) = re.find_at(s, pos) {
+        let (start, mut end) = (m.start(), m.end());
+        if start > pos {
+            out.push((base + pos, base + start)); // a gap (none with these patterns)
+        }
+        if end < s.len() {
+            let text = &s[start..end];
+            let mut chars = text.chars();
+            let last = chars.next_back();
+            if let Some(last) = last {
+                let from_last_alternative = !(newline && matches!(last, '\r' | '\n'));
+                if from_last_alternative
+                    && chars.clone().next().is_some()
+                    && text.chars().all(char::is_whitespace)
+                {
+                    end -= last.len_utf8();
+                }
+            }
+        }
+        out.push((base + start, base + end));
+        pos = end;
+        if pos >= s.len() {
+            break;
+        }
+    }
+    if pos < s.len() {
+        out.push((base + pos, base + s.len()));
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -670,6 +768,37 @@ mod tests {
                 "merges": [["a", "b"]]},
         }))
         .expect("a supported shape")
+    }
+
+    #[test]
+    fn plain_splitters_cut_where_the_lookahead_patterns_do() {
+        let texts = [
+            "",
+            " ",
+            "  ",
+            "\n",
+            " \n \n x",
+            "a  b   c",
+            "a \t\tb  \t c\t\t",
+            "x\r\n\r\n  y\r\n",
+            "  \u{3000} x\u{3000}\u{3000}y \u{a0}z\u{2028}w",
+            "line.\n\n   - two\n\t\tthree   ",
+            "Don't STOP, I'LL go. 1234567 ٣٤٥ ½",
+            "头痛 3天，加重\n\n  1小时。",
+            "\t\n \r\n",
+        ];
+        for (head, _) in PLAIN_HEADS {
+            let pattern = format!("{head}{WS_TAIL}");
+            let plain = Splitter::new(&pattern).unwrap();
+            assert!(matches!(plain, Splitter::Plain(..)), "{pattern}");
+            let fancy = Splitter::Fancy(Regex::new(&pattern).unwrap());
+            for t in texts {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                assert!(split_isolated(&plain, t, 0, &mut a));
+                assert!(split_isolated(&fancy, t, 0, &mut b));
+                assert_eq!(a, b, "{pattern} on {t:?}");
+            }
+        }
     }
 
     #[test]
