@@ -46,6 +46,26 @@ format: ## apply rustfmt and ruff format
 	$(PYTHON) -m ruff format python training tests benches
 	$(PYTHON) -m ruff check --fix python training tests benches
 
+# The GPU check: `make gpu-prep` here (it needs ../shared/data and the built extension), then on
+# a bare GPU machine with torch/transformers/peft, carrying .gpu and the extension, `make
+# gpu-check`. `make gpu-check-cpu` runs the same phases with tiny shapes on the CPU.
+GPU_DATA := data/cmexam data/cmtmedqa data/disc_med_sft data/meddialog_covid/COVID-Dialogue-Dataset-English.txt
+
+.PHONY: gpu-prep
+gpu-prep: ## pack what gpu-check needs on a bare GPU machine: the extension and the real texts
+	$(PYTHON) -m maturin develop --release
+	mkdir -p .gpu
+	tar -C ../shared -cf .gpu/shared-data.tar $(GPU_DATA) "data/toyhom_cmdd/样例_内科5000-6000.csv"
+	@ls -la .gpu python/csft_data/_core*.so
+
+.PHONY: gpu-check
+gpu-check: ## on a GPU box: CUDA tests, train (0.5B full, 7B LoRA) and CMB eval benches; JSON + log in $$OUT or gpu-check/
+	$(PYTHON) benches/gpu_check.py --out "$${OUT:-gpu-check}"
+
+.PHONY: gpu-check-cpu
+gpu-check-cpu: ## the gpu-check phases with tiny shapes on the CPU (checks the check)
+	$(PYTHON) benches/gpu_check.py --cpu --out gpu-check
+
 .PHONY: bench
 bench: ## benchmarks against the peers (OpenCC, datasketch, rensa, HF tokenizers, ...): MB/s, ratios, peak memory
 	$(PYTHON) benches/bench_convert.py

@@ -12,6 +12,8 @@ weights are random, so the answers are meaningless and ``gen`` always runs to
 
     python benches/bench_eval.py --shape tiny --items 200          # CPU smoke run
     python benches/bench_eval.py --shape 7b --items 11200 --batch-size 64   # one GPU
+
+The last line printed is one JSON object of the figures (``benches/gpu_check.py`` records it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import sys
 import time
@@ -28,7 +31,8 @@ from typing import Any
 from _harness import machine_line
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "data"
+#: ``CSFT_SHARED_DATA`` points elsewhere (the GPU check carries a copy of the files it needs)
+SHARED = Path(os.environ.get("CSFT_SHARED_DATA") or REPO.parent / "shared" / "data")
 CMB_TEST_ITEMS = 11_200
 MULTI_SHARE = 1_190 / 11_200
 CLASSES = {
@@ -189,6 +193,12 @@ def main() -> None:
         f"setup {time.perf_counter() - t0:.1f} s; {len(items):,} items, "
         f"{sum(i.multi for i in items):,} multi-answer"
     )
+    figures: dict[str, Any] = {
+        "device": gpu if device == "cuda" else "cpu",
+        "shape": args.shape,
+        "batch_size": args.batch_size,
+        "dtype": str(dtype),
+    }
     for mode in args.modes.split(","):
         subset = items if mode != "gen" or args.gen_items is None else items[: args.gen_items]
         config = McqaConfig(
@@ -207,6 +217,14 @@ def main() -> None:
             f"{CMB_TEST_ITEMS / ips / 60:.1f} min"
         )
         sys.stdout.flush()
+        figures[mode] = {
+            "items": len(subset),
+            "items_per_s": round(ips, 2),
+            "seconds": {k: round(v, 2) for k, v in result.seconds.items()},
+            "projected_cmb_test_min": round(CMB_TEST_ITEMS / ips / 60, 2),
+            "max_new_tokens": args.max_new_tokens if mode == "gen" else None,
+        }
+    print(json.dumps(figures))  # the last line: what benches/gpu_check.py records
 
 
 if __name__ == "__main__":

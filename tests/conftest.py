@@ -14,7 +14,8 @@ from _tokenizer_common import real_texts as _real_texts
 from _tokenizer_common import train_tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: ``CSFT_SHARED_DATA`` points elsewhere (the GPU check carries a copy of the files it needs).
+SHARED_DATA = Path(os.environ.get("CSFT_SHARED_DATA") or REPO.parent / "shared" / "data").resolve()
 TOYHOM_CSV = SHARED_DATA / "toyhom_cmdd" / "样例_内科5000-6000.csv"
 
 

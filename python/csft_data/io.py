@@ -12,11 +12,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import polars as pl
-
 from csft_data._core import RecordBatch, RecordReader
 
 if TYPE_CHECKING:
+    import polars as pl
     import pyarrow as pa
 
 OnError = Literal["raise", "skip"]
@@ -24,6 +23,8 @@ OnError = Literal["raise", "skip"]
 
 def batch_to_polars(batch: RecordBatch) -> pl.DataFrame:
     """One batch as a DataFrame (columns are the union of the batch's fields)."""
+    import polars as pl  # imported when used: `import csft_data` works without it loaded
+
     if len(batch) == 0:
         return pl.DataFrame()
     return pl.read_ndjson(io.BytesIO(batch.to_ndjson()), infer_schema_length=None)
@@ -72,6 +73,8 @@ def read(path: str | Path, **options: Any) -> pl.DataFrame:
 
     Records with different fields (mixed schemas) are combined; missing fields are null.
     """
+    import polars as pl
+
     frames = list(read_batches(path, **options))
     if not frames:
         return pl.DataFrame()

@@ -22,9 +22,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
-
-import polars as pl
+from typing import Any, Literal
 
 from csft_data._core import ConfigError
 
@@ -206,8 +204,6 @@ def convert_jsonl(src: str | Path, dst: str | Path, fmt: OutputFormat | None = N
         else:
             _write_columnar(src, part, fmt, dst)
         part.replace(dst)
-    except pl.exceptions.PolarsError as e:
-        raise ConfigError(f"{dst}: cannot write these records as {fmt}: {e}") from e
     finally:
         part.unlink(missing_ok=True)
 
@@ -234,6 +230,15 @@ def _write_json_array(src: Path, dst: Path) -> None:
 
 
 def _write_columnar(src: Path, part: Path, fmt: OutputFormat, dst: Path) -> None:
+    import polars as pl  # imported when used: `import csft_data` works without it loaded
+
+    try:
+        _polars_write(pl, src, part, fmt, dst)
+    except pl.exceptions.PolarsError as e:
+        raise ConfigError(f"{dst}: cannot write these records as {fmt}: {e}") from e
+
+
+def _polars_write(pl: Any, src: Path, part: Path, fmt: OutputFormat, dst: Path) -> None:
     if src.stat().st_size == 0:
         frame = pl.DataFrame()
     else:
