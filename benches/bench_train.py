@@ -114,6 +114,9 @@ def main() -> None:
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="peak bf16 TFLOP/s")
     ap.add_argument("--grad-checkpointing", action="store_true")
     ap.add_argument(
+        "--compile", action="store_true", help="torch.compile the model (warm-up compiles)"
+    )
+    ap.add_argument(
         "--dtype", choices=["bf16", "pure_bf16", "fp32"], default="bf16", help="as [model] dtype"
     )
     args = ap.parse_args()
@@ -152,8 +155,10 @@ def main() -> None:
         for p in model.parameters():
             if p.requires_grad:
                 p.data = p.data.to(prec.master)
-    build_s = time.perf_counter() - t_build
     model.train()
+    if args.compile:
+        model = torch.compile(model)
+    build_s = time.perf_counter() - t_build
     trainable = [p for p in model.parameters() if p.requires_grad]
     n_train = sum(p.numel() for p in trainable)
     opt = torch.optim.AdamW(trainable, lr=1e-5, fused=cuda)
@@ -209,6 +214,7 @@ def main() -> None:
         "batch": args.batch,
         "packed_per_row": per_row,
         "grad_checkpointing": args.grad_checkpointing,
+        "compile": args.compile,
         "steps": args.steps,
         "build_s": round(build_s, 1),
         "step_s": round(dt / args.steps, 4),

@@ -236,6 +236,24 @@ def test_lora_trains_only_adapters_and_exports_merged(
     assert any("lora_A" in k for k in state)
 
 
+@pytest.mark.slow
+def test_compiled_model_trains_like_eager_and_keeps_checkpoint_names(
+    assets: dict[str, Path], tmp_path: Path
+) -> None:
+    """``[model] compile``: the same losses as eager (to float tolerance: the fused kernels
+    round differently) and checkpoints whose names load into an uncompiled model."""
+    runs = {}
+    for compile_ in (False, True):
+        t = tables(assets, tmp_path / str(compile_), max_steps=4, logging_steps=1)
+        t["model"]["compile"] = compile_
+        train_sft(parse_config(t))
+        runs[compile_] = [r["loss"] for r in metrics(tmp_path / str(compile_))]
+    assert runs[True] == pytest.approx(runs[False], rel=1e-3), runs
+    eager = torch.load(tmp_path / "False" / "checkpoint-4" / "model.pt")
+    compiled = torch.load(tmp_path / "True" / "checkpoint-4" / "model.pt")
+    assert list(compiled) == list(eager)
+
+
 @pytest.mark.parametrize(
     ("dtype", "lora", "trained", "frozen"),
     [

@@ -54,6 +54,9 @@ class ModelConfig:
     #: ``pretrained`` loads the weights; ``random`` initialises from config.json (benchmarks).
     init: str = "pretrained"
     gradient_checkpointing: bool = False
+    #: ``torch.compile`` the model being trained (``nn.Module.compile``: checkpoints keep their
+    #: names). The first steps compile; on an H200 it took a 7B LoRA step from 29% to 42% MFU.
+    compile: bool = False
 
 
 @dataclass

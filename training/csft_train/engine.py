@@ -176,6 +176,8 @@ def load_policy(cfg: Config, device: torch.device, prec: Precision) -> Any:
 
         model = apply_lora(cfg, model)
     cast_trainable(model, prec.master)
+    if cfg.model.compile:
+        model.compile()  # in place: state_dict() and save_pretrained() see the same names
     return model
 
 
