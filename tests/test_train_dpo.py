@@ -240,3 +240,36 @@ def test_reward_models_score_pairs_as_a_direct_forward(
     assert main(argv) == 0
     got = [json.loads(x)["preference_mean"] for x in out.read_text("utf-8").splitlines()]
     np.testing.assert_allclose(got, (direct[0::2] - direct[1::2]).mean(axis=1), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_dpo_on_two_ddp_ranks_equals_one_process(assets: dict[str, Path], tmp_path: Path) -> None:
+    """DPO data-parallel (gloo, 2 processes under the ``--nproc`` launcher): reference
+    log-probs precomputed by each rank for its half of the pairs, 2 ranks × 4 pairs per step;
+    losses, margins and accuracies equal those of one process with 8 pairs per step."""
+    import os
+    import subprocess
+    import sys
+
+    from csft_train.config import parse_config
+    from csft_train.dpo import train_dpo
+
+    one = tables(assets, tmp_path / "one")
+    one["train"].update(epochs=1.0, logging_steps=1)
+    train_dpo(parse_config(one))
+    two = tables(assets, tmp_path / "two")
+    two["train"].update(epochs=1.0, logging_steps=1, per_device_batch_size=4)
+    two["dist"] = {"strategy": "ddp"}
+    cfg = write_config(tmp_path / "two.toml", two)
+    proc = subprocess.run(
+        [sys.executable, "-m", "csft_data", "train", "dpo", str(cfg), "--nproc", "2"],
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    a, b = metrics(tmp_path / "one"), metrics(tmp_path / "two")
+    assert len(a) == len(b) == 8
+    for key in ("loss", "margins", "accuracies", "rewards_chosen"):
+        assert [r[key] for r in b] == pytest.approx([r[key] for r in a], rel=1e-4, abs=1e-6), key

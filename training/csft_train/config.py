@@ -149,6 +149,17 @@ class DPOConfig:
 
 
 @dataclass
+class DistConfig:
+    """Data parallelism when launched by torchrun (``WORLD_SIZE`` > 1; see ``csft_train.dist``)."""
+
+    #: ``auto`` (FSDP2 for full fine-tuning, DDP for LoRA), ``fsdp``, ``ddp`` or ``none`` (refuses
+    #: to run under torchrun with more than one process).
+    strategy: str = "auto"
+    #: FSDP2 only: keep the sharded parameters, gradients and optimizer state in CPU memory.
+    cpu_offload: bool = False
+
+
+@dataclass
 class SweepConfig:
     cutoff_len: list[int] = field(default_factory=list)
     epochs: list[float] = field(default_factory=list)
@@ -164,6 +175,7 @@ class Config:
     merge: MergeConfig = field(default_factory=MergeConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    dist: DistConfig = field(default_factory=DistConfig)
     #: The file it was read from (for messages).
     source: str = "<config>"
 
@@ -183,6 +195,7 @@ _CHOICES = {
     ("train", "lr_scheduler"): ("cosine", "linear", "constant_with_warmup"),
     ("train", "device"): ("auto", "cuda", "cpu"),
     ("merge", "method"): ("none", "ondare", "onties"),
+    ("dist", "strategy"): ("auto", "fsdp", "ddp", "none"),
 }
 
 
@@ -272,6 +285,11 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{src}: [merge] alpha must be in [0, 1]")
     if cfg.merge.method != "none" and not cfg.merge.base_model:
         raise ConfigError(f"{src}: [merge] method = {cfg.merge.method!r} needs base_model")
+    if cfg.dist.strategy == "fsdp" and cfg.lora.enabled:
+        raise ConfigError(
+            f"{src}: [dist] strategy = 'fsdp' shards full fine-tuning; LoRA trains with 'ddp' "
+            "(or 'auto')"
+        )
     if cfg.merge.method != "none" and cfg.lora.enabled:
         raise ConfigError(
             f"{src}: [merge] online merging needs full fine-tuning (τ is a full-weight delta); "

@@ -37,15 +37,17 @@ def train_dpo(cfg: Config) -> dict[str, Any]:
     import torch.nn.functional as F
 
     from csft_train import data as D
+    from csft_train import dist as dist_mod
     from csft_train import engine as E
 
-    out_dir, device, prec = E.start_run(cfg)
+    out_dir, device, prec, d = E.start_run(cfg)
     pairs = D.load_pairs(cfg)
     lengths = pairs.lengths
     bs = cfg.train.per_device_batch_size
+    global_bs = bs * d.world  # the plan's batches are global; each rank takes its rows
 
     def epoch_batches(epoch: int) -> list[Any]:
-        rows = D.plan_batches(lengths, bs, cfg.train.seed, epoch, cfg.data.group_by_length)
+        rows = D.plan_batches(lengths, global_bs, cfg.train.seed, epoch, cfg.data.group_by_length)
         return [[r[0] for r in b] for b in rows]
 
     plan = E.build_plan(
@@ -57,6 +59,7 @@ def train_dpo(cfg: Config) -> dict[str, Any]:
         ),
     )
     model = E.load_policy(cfg, device, prec)
+    policy = model  # unwrapped: the reference passes run on it outside DDP/FSDP
     _disable_dropout(model)  # LoRA's dropout too, as trl's disable_dropout
     # The reference: ``[dpo] ref_model``; else the initial policy, which is, with LoRA, the
     # policy with its adapters disabled; with ``precompute_ref``, the policy itself before its
@@ -83,9 +86,9 @@ def train_dpo(cfg: Config) -> dict[str, Any]:
             if ref is not None:
                 return ref_forward(ref, batch)
             if cfg.lora.enabled:
-                with model.disable_adapter():
-                    return ref_forward(model, batch)
-            return ref_forward(model, batch)  # precompute only: the untrained policy
+                with policy.disable_adapter():
+                    return ref_forward(policy, batch)
+            return ref_forward(policy, batch)  # precompute only: the untrained policy
 
     def to_device(mb: list[int]) -> dict[str, torch.Tensor]:
         return {k: v.to(device) for k, v in D.collate_pairs(pairs, mb, pad_id=0).items()}
@@ -95,12 +98,18 @@ def train_dpo(cfg: Config) -> dict[str, Any]:
         pre = torch.zeros((len(pairs), 2), dtype=torch.float32)
         was_training = model.training
         model.eval()
-        order = list(range(len(pairs)))
+        # data-parallel: each rank its contiguous block of pairs, then a sum over the ranks
+        per_rank = -(-len(pairs) // d.world)
+        order = list(range(d.rank * per_rank, min(len(pairs), (d.rank + 1) * per_rank)))
         for s in range(0, len(order), bs):
             mb = order[s : s + bs]
             lp = ref_logps(to_device(mb)).float().cpu()
             pre[mb, 0] = lp[: len(mb)]
             pre[mb, 1] = lp[len(mb) :]
+        if d.active:
+            summed = pre.to(device)
+            torch.distributed.all_reduce(summed)
+            pre = summed.cpu()
         model.train(was_training)
         ref = None  # free the reference model
         if device.type == "cuda":
@@ -136,18 +145,21 @@ def train_dpo(cfg: Config) -> dict[str, Any]:
         }
         return losses.sum(), metrics
 
+    model = E.distribute(cfg, model, d, prec)
     E.seed_everything(cfg.train.seed)
     optimizer = E.make_optimizer(cfg, model, cfg.train.learning_rate)
     scheduler = E.make_scheduler(cfg, optimizer, len(plan.steps))
-    loop = E.Loop(cfg, model, optimizer, scheduler, plan, loss_fn, out_dir, device, prec)
+    loop = E.Loop(cfg, model, optimizer, scheduler, plan, loss_fn, out_dir, device, prec, dist=d)
     loop.log(
         f"dpo: {len(pairs)} pairs ({len(pairs.rejections)} rejected), {len(plan.steps)} steps, "
         f"beta {beta}, reference {'precomputed' if pre is not None else 'model'}, "
-        f"{E.describe(model)}, {device.type} {prec.describe()}"
+        f"{E.describe(model)}, {device.type} {prec.describe()}{dist_mod.describe(d)}"
     )
     result = loop.run()
     summary: dict[str, Any] = {"pairs": len(pairs), "rejected": len(pairs.rejections), **result}
     if cfg.train.save_final:
-        summary["final_model"] = str(E.save_final(cfg, model, out_dir, prec.frozen))
-    E.write_json(out_dir / "metrics.json", summary)
+        summary["final_model"] = str(E.save_final(cfg, model, out_dir, prec.frozen, d))
+    if d.main:
+        E.write_json(out_dir / "metrics.json", summary)
+    dist_mod.close(d)
     return summary

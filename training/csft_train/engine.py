@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pickle
 import random
 import re
@@ -42,7 +43,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from csft_train import dist as dist_mod
 from csft_train.config import TRAINED_WITH_FILE, Config
+from csft_train.dist import Dist
 
 #: (loss sum of a micro-batch, metric sums) for a model and a micro-batch.
 LossFn = Callable[[torch.nn.Module, Any], tuple[torch.Tensor, dict[str, float]]]
@@ -151,17 +154,31 @@ def load_model(cfg: Config, path: str, device: torch.device, dtype: torch.dtype)
     return model
 
 
-def start_run(cfg: Config) -> tuple[Path, torch.device, Precision]:
-    """The first steps of every training command: seed, make ``output_dir`` with the config as
-    run (``config.toml``) in it, pick the device and the precision."""
+def start_run(cfg: Config) -> tuple[Path, torch.device, Precision, Dist]:
+    """The first steps of every training command: seed, join the process group under torchrun
+    (each rank on its own GPU), make ``output_dir`` with the config as run (``config.toml``)
+    in it, pick the device and the precision."""
     from csft_train.config import config_to_dict, dump_toml
 
     seed_everything(cfg.train.seed)
+    device = dist_mod.local_device(pick_device(cfg))
+    d = dist_mod.init(cfg, device)
     out_dir = Path(cfg.train.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.toml").write_text(dump_toml(config_to_dict(cfg)), encoding="utf-8")
-    device = pick_device(cfg)
-    return out_dir, device, pick_precision(cfg, device)
+    if d.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.toml").write_text(dump_toml(config_to_dict(cfg)), encoding="utf-8")
+    d.barrier()
+    return out_dir, device, pick_precision(cfg, device), d
+
+
+def distribute(cfg: Config, model: Any, d: Dist, prec: Precision) -> Any:
+    """The model as it trains: under DDP/FSDP2 for several ranks (``csft_train.dist.wrap``),
+    then compiled in place with ``[model] compile`` (checkpoint names unchanged). Build the
+    optimizer from what this returns."""
+    model = dist_mod.wrap(model, cfg, d, prec.compute)
+    if cfg.model.compile:
+        dist_mod.unwrap(model).compile()
+    return model
 
 
 def load_policy(cfg: Config, device: torch.device, prec: Precision) -> Any:
@@ -176,8 +193,6 @@ def load_policy(cfg: Config, device: torch.device, prec: Precision) -> Any:
 
         model = apply_lora(cfg, model)
     cast_trainable(model, prec.master)
-    if cfg.model.compile:
-        model.compile()  # in place: state_dict() and save_pretrained() see the same names
     return model
 
 
@@ -312,6 +327,11 @@ def _set_rng_state(state: dict[str, Any], path: Path) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _rng_file(d: Dist) -> str:
+    """``rng.pt`` for one process, ``rng-rank{r}.pt`` per rank of a distributed run."""
+    return f"rng-rank{d.rank}.pt" if d.active else "rng.pt"
+
+
 def _scheduler_state(scheduler: Any) -> dict[str, Any]:
     """The scheduler's ``state_dict`` without what only rebuilding it restores: a ``LambdaLR``
     (every ``[train] lr_scheduler``) lists its functions' attributes, which are rebuilt from the
@@ -368,53 +388,94 @@ class Loop:
     precision: Precision = _FP32
     #: Extra tensors saved with each checkpoint (e.g. precomputed reference log-probs).
     extra_state: dict[str, Any] = field(default_factory=dict)
+    #: This process's rank and strategy (``csft_train.dist``); one process by default.
+    dist: Dist = field(default_factory=Dist)
     log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr, flush=True))
 
+    def __post_init__(self) -> None:
+        if not self.dist.main:  # metrics and messages come from rank 0
+            self.log = lambda s: None
+
     def save(self, step: int) -> Path:
+        """``checkpoint-{step}``, written to a hidden folder and renamed: the full state dicts
+        (gathered on rank 0 under FSDP) and each rank's RNG state."""
+        d = self.dist
+        model_sd = dist_mod.model_state(self.model, d)  # collectives: every rank takes part
+        optim_sd = dist_mod.optimizer_state(self.model, self.optimizer, d)
         final = self.out_dir / f"checkpoint-{step}"
         tmp = self.out_dir / f".checkpoint-{step}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        torch.save(self.model.state_dict(), tmp / "model.pt")
-        torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
-        torch.save(_scheduler_state(self.scheduler), tmp / "scheduler.pt")
-        torch.save(_rng_state(), tmp / "rng.pt")
-        (tmp / "state.json").write_text(json.dumps({"global_step": step}), encoding="utf-8")
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        keep = self.cfg.train.save_total_limit
-        if keep:
-            old = sorted(
-                (int(p.name.split("-")[1]), p)
-                for p in self.out_dir.glob("checkpoint-*")
-                if p.name.split("-")[1].isdigit()
-            )
-            for _, p in old[:-keep]:
-                shutil.rmtree(p, ignore_errors=True)
+        if d.main:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        d.barrier()
+        torch.save(_rng_state(), tmp / _rng_file(d))
+        if d.main:
+            torch.save(model_sd, tmp / "model.pt")
+            torch.save(optim_sd, tmp / "optimizer.pt")
+            torch.save(_scheduler_state(self.scheduler), tmp / "scheduler.pt")
+            state = {"global_step": step, "world_size": d.world, "strategy": d.strategy}
+            (tmp / "state.json").write_text(json.dumps(state), encoding="utf-8")
+        d.barrier()
+        if d.main:
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.rename(final)
+            keep = self.cfg.train.save_total_limit
+            if keep:
+                old = sorted(
+                    (int(p.name.split("-")[1]), p)
+                    for p in self.out_dir.glob("checkpoint-*")
+                    if p.name.split("-")[1].isdigit()
+                )
+                for _, p in old[:-keep]:
+                    shutil.rmtree(p, ignore_errors=True)
+        d.barrier()
         return final
 
     def restore(self, ckpt: Path) -> int:
-        # Every file is loaded (and so checked) before any state is changed.
-        where = {"model": self.device, "optimizer": self.device, "scheduler": None, "rng": None}
-        state: dict[str, Any] = {}
-        for name, device in where.items():
-            path = ckpt / f"{name}.pt"
-            state[name] = load_checkpoint_file(path, device)
-            if not isinstance(state[name], dict):
-                raise CheckpointError(f"{path}: expected a dict, got {type(state[name]).__name__}")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"], ckpt / "rng.pt")
-        step = int(json.loads((ckpt / "state.json").read_text("utf-8"))["global_step"])
+        """Loads ``ckpt``. Every file is loaded (and so checked) before any state is changed;
+        under FSDP rank 0 reads the weights and broadcasts them. A checkpoint of another world
+        size is refused (its RNG states and shards would not line up)."""
+        d = self.dist
+        error: BaseException | None = None
+        states: dict[str, Any] | None = None
+        try:
+            info = json.loads((ckpt / "state.json").read_text("utf-8"))
+            saved = int(info.get("world_size", 1))
+            if saved != d.world:
+                raise CheckpointError(
+                    f"{ckpt}: saved by {saved} process(es), resumed with {d.world}: resume "
+                    "with the same number of processes, or start a new output_dir"
+                )
+            names = ["scheduler", "rng"]
+            if d.main or d.strategy != "fsdp":  # under FSDP rank 0 reads and broadcasts
+                names = ["model", "optimizer", *names]
+            big = "cpu" if d.strategy == "fsdp" else self.device
+            states = {}
+            for name in names:
+                path = ckpt / (_rng_file(d) if name == "rng" else f"{name}.pt")
+                where = big if name in ("model", "optimizer") else None
+                states[name] = load_checkpoint_file(path, where)
+                if not isinstance(states[name], dict):
+                    got = type(states[name]).__name__
+                    raise CheckpointError(f"{path}: expected a dict, got {got}")
+        except (OSError, ValueError, RuntimeError) as e:
+            error = e
+        d.raise_together(error, self.device)
+        assert states is not None
+        full = states if "model" in states else None
+        dist_mod.load_states(self.model, self.optimizer, full, d)
+        self.scheduler.load_state_dict(states["scheduler"])
+        _set_rng_state(states["rng"], ckpt / _rng_file(d))
+        step = int(info["global_step"])
         metrics = self.out_dir / "metrics.jsonl"
-        if metrics.is_file():
+        if d.main and metrics.is_file():
             kept = [
                 line
                 for line in metrics.read_text("utf-8").splitlines()
                 if line.strip() and json.loads(line).get("step", 0) <= step
             ]
             metrics.write_text("".join(x + "\n" for x in kept), encoding="utf-8")
+        d.barrier()
         return step
 
     def run(self) -> dict[str, Any]:
@@ -432,20 +493,30 @@ class Loop:
         window: dict[str, float] = {}
         window_tokens, t0 = 0, time.perf_counter()
         last: dict[str, Any] = {}
-        with (self.out_dir / "metrics.jsonl").open("a", encoding="utf-8") as metrics:
+        d, per_device = self.dist, cfg.train.per_device_batch_size
+        metrics_path = self.out_dir / "metrics.jsonl" if d.main else Path(os.devnull)
+        with metrics_path.open("a", encoding="utf-8") as metrics:
             for step in range(start, total):
                 norm = max(plan.norms[step], 1.0)
                 step_loss = 0.0
                 sums: dict[str, float] = {}
-                for mb in plan.steps[step]:
-                    with self.precision.autocast(self.device):
-                        loss_sum, m = self.loss_fn(self.model, mb)
-                    loss = loss_sum / norm
-                    loss.backward()  # type: ignore[no-untyped-call]
-                    step_loss += float(loss.detach())
+                micro = plan.steps[step]
+                for n_mb, mb in enumerate(micro):
+                    rows, weight = d.shard(mb, per_device)
+                    with dist_mod.gradient_sync(self.model, d, n_mb == len(micro) - 1):
+                        with self.precision.autocast(self.device):
+                            loss_sum, m = self.loss_fn(self.model, rows)
+                        # × world: DDP/FSDP average the ranks' gradients, the step wants the sum
+                        loss = loss_sum * (weight * d.world / norm)
+                        loss.backward()  # type: ignore[no-untyped-call]
+                    step_loss += weight * float(loss_sum.detach()) / norm
                     for k, v in m.items():
-                        sums[k] = sums.get(k, 0.0) + v
-                grad_norm = float(
+                        sums[k] = sums.get(k, 0.0) + weight * v
+                if d.active:
+                    keys = sorted(sums)
+                    reduced = d.sum([step_loss, *(sums[k] for k in keys)], self.device)
+                    step_loss, sums = reduced[0], dict(zip(keys, reduced[1:], strict=True))
+                grad_norm = dist_mod.full_norm(
                     torch.nn.utils.clip_grad_norm_(params, cfg.train.max_grad_norm or math.inf)
                 )
                 lr = float(self.optimizer.param_groups[0]["lr"])
@@ -506,13 +577,24 @@ _TOKENIZER_FILES = (
 )
 
 
-def save_final(cfg: Config, model: Any, out_dir: Path, dtype: torch.dtype) -> Path:
+def save_final(
+    cfg: Config, model: Any, out_dir: Path, dtype: torch.dtype, d: Dist | None = None
+) -> Path:
     """``save_pretrained`` into ``out_dir/final`` (LoRA adapters merged) in ``dtype`` (the
     precision's frozen dtype: bf16 from a mixed-precision run, not the fp32 master copy), with
     the tokenizer beside it and ``csft_train.json`` (the chat template trained with), so that
     ``AutoTokenizer`` and ``csft-data eval`` load and prompt the folder as it is. The model is
-    changed in place: call it last."""
+    changed in place: call it last. Under several ranks rank 0 writes one unsharded model
+    (FSDP: the full state dict gathered from every rank)."""
+    d = d or Dist()
     final = out_dir / "final"
+    if d.active:
+        state = dist_mod.model_state(model, d) if d.strategy == "fsdp" else None
+        if d.main:
+            plain = dist_mod.unwrap(model) if state is None else dist_mod.export_copy(model, state)
+            save_final(cfg, plain, out_dir, dtype)
+        d.barrier()
+        return final
     to_save = model
     if hasattr(model, "merge_and_unload"):
         to_save = model.merge_and_unload()

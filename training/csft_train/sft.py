@@ -19,9 +19,10 @@ def train_sft(cfg: Config) -> dict[str, Any]:
     import torch
 
     from csft_train import data as D
+    from csft_train import dist as dist_mod
     from csft_train import engine as E
 
-    out_dir, device, prec = E.start_run(cfg)
+    out_dir, device, prec, d = E.start_run(cfg)
     sft = D.load_sft(cfg)
     lengths = sft.lengths
     capacity = cfg.data.cutoff_len if cfg.data.packing else 0
@@ -29,7 +30,7 @@ def train_sft(cfg: Config) -> dict[str, Any]:
     def epoch_batches(epoch: int) -> list[Any]:
         return D.plan_batches(
             lengths,
-            cfg.train.per_device_batch_size,
+            cfg.train.per_device_batch_size * d.world,  # the global batch; each rank its rows
             cfg.train.seed,
             epoch,
             cfg.data.group_by_length,
@@ -42,7 +43,7 @@ def train_sft(cfg: Config) -> dict[str, Any]:
         norm=lambda mb: D.trained_tokens(sft, mb),
         tokens=lambda mb: sum(int(lengths[i]) for row in mb for i in row),
     )
-    model = E.load_policy(cfg, device, prec)
+    model = E.distribute(cfg, E.load_policy(cfg, device, prec), d, prec)
     E.seed_everything(cfg.train.seed)
     optimizer = E.make_optimizer(cfg, model, cfg.train.learning_rate)
     scheduler = E.make_scheduler(cfg, optimizer, len(plan.steps))
@@ -53,11 +54,11 @@ def train_sft(cfg: Config) -> dict[str, Any]:
         logits = m(**batch, use_cache=False).logits
         return E.token_nll_sum(logits, labels), {}
 
-    loop = E.Loop(cfg, model, optimizer, scheduler, plan, loss_fn, out_dir, device, prec)
+    loop = E.Loop(cfg, model, optimizer, scheduler, plan, loss_fn, out_dir, device, prec, dist=d)
     loop.log(
         f"sft: {len(sft)} examples ({sft.dropped_no_labels} without trained tokens dropped, "
         f"{len(sft.rejections)} rejected), {len(plan.steps)} steps, {E.describe(model)}, "
-        f"{device.type} {prec.describe()}"
+        f"{device.type} {prec.describe()}{dist_mod.describe(d)}"
     )
     result = loop.run()
     summary: dict[str, Any] = {
@@ -68,6 +69,8 @@ def train_sft(cfg: Config) -> dict[str, Any]:
         **result,
     }
     if cfg.train.save_final:
-        summary["final_model"] = str(E.save_final(cfg, model, out_dir, prec.frozen))
-    E.write_json(out_dir / "metrics.json", summary)
+        summary["final_model"] = str(E.save_final(cfg, model, out_dir, prec.frozen, d))
+    if d.main:
+        E.write_json(out_dir / "metrics.json", summary)
+    dist_mod.close(d)
     return summary

@@ -56,9 +56,34 @@ def _load(args: argparse.Namespace) -> Any:
     return cfg
 
 
+def _torchrun(args: argparse.Namespace, command: str) -> int | None:
+    """``--nproc N`` (N > 1) outside torchrun: runs this same command under
+    ``torch.distributed.run --standalone --nproc_per_node N`` (one node) and returns its exit
+    status; ``None`` when this process should train itself."""
+    import os
+    import subprocess
+
+    if args.nproc <= 1 or "WORLD_SIZE" in os.environ:
+        return None
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    argv += ["--nproc_per_node", str(args.nproc), "-m", "csft_data", "train", command]
+    argv.append(str(args.config))
+    if args.output_dir:
+        argv += ["--output-dir", str(args.output_dir)]
+    if args.max_steps:
+        argv += ["--max-steps", str(args.max_steps)]
+    if args.no_resume:
+        argv.append("--no-resume")
+    rc = subprocess.run(argv, check=False).returncode
+    return EXIT_OK if rc == 0 else EXIT_ERROR
+
+
 def _sft(args: argparse.Namespace) -> int:
     from csft_train import require_torch
 
+    launched = _torchrun(args, "sft")
+    if launched is not None:
+        return launched
     require_torch()
     from csft_train.sft import train_sft
 
@@ -70,6 +95,9 @@ def _sft(args: argparse.Namespace) -> int:
 def _dpo(args: argparse.Namespace) -> int:
     from csft_train import require_torch
 
+    launched = _torchrun(args, "dpo")
+    if launched is not None:
+        return launched
     require_torch()
     from csft_train.dpo import train_dpo
 
@@ -125,13 +153,25 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _nproc(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes on this node (one per GPU): runs the command under torchrun, "
+        "data-parallel per [dist] strategy (default 1: this process)",
+    )
+
+
 def add_train_parsers(tr: Any) -> None:
     """Adds the ``train`` subcommands to the subparsers ``tr``."""
     p = tr.add_parser("sft", help="supervised fine-tuning (full or LoRA) from a TOML config")
     _common(p)
+    _nproc(p)
     p.set_defaults(func=_guard(_sft))
     p = tr.add_parser("dpo", help="DPO on chosen/rejected pairs from a TOML config")
     _common(p)
+    _nproc(p)
     p.set_defaults(func=_guard(_dpo))
     p = tr.add_parser(
         "sweep", help="grid of SFT runs (cut-off length x epochs x learning rate), one folder each"
