@@ -16,8 +16,8 @@ still leaves what it measured):
 
 Nothing is downloaded: models are built from configs, tokenizers trained on the real texts that
 ``make gpu-prep`` packed into ``.gpu/shared-data.tar`` (or ``../shared/data`` when present). MFU
-uses the dense bf16 peak of the GPU found (989 TFLOP/s for H100 SXM/H200, 312 for A100; else
-``--peak-tflops``).
+uses the dense bf16 peak of the GPU found (``csft_train.engine.PEAK_TFLOPS``: 989 TFLOP/s for
+H100 SXM/H200, 312 for A100; else ``--peak-tflops``, default 989).
 
     python benches/gpu_check.py --out OUT          # on the GPU machine (see the Makefile)
     python benches/gpu_check.py --cpu --out OUT    # the same phases, tiny shapes, on the CPU
@@ -43,7 +43,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLE = REPO / ".gpu" / "shared-data.tar"
-PEAKS = {"H100": 989.0, "H200": 989.0, "H800": 989.0, "A100": 312.0, "A800": 312.0}
 
 
 @dataclass(frozen=True)
@@ -118,6 +117,9 @@ def env_figures() -> dict[str, Any]:
             cuda=torch.version.cuda,
             bf16=torch.cuda.is_bf16_supported(),
         )
+        from csft_train.engine import peak_tflops
+
+        out["peak_tflops"] = peak_tflops("cuda")
         try:
             smi = subprocess.run(
                 ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv"],
@@ -129,15 +131,6 @@ def env_figures() -> dict[str, Any]:
         except (OSError, subprocess.TimeoutExpired) as e:
             out["nvidia_smi"] = f"unavailable: {e}"
     return out
-
-
-def peak_tflops(gpu: str | None, given: float | None) -> float:
-    if given:
-        return given
-    for key, value in PEAKS.items():
-        if gpu and key in gpu:
-            return value
-    return 989.0
 
 
 def shared_data(tmp: Path) -> Path | None:
@@ -253,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         for phase in todo:
             result = run_phase(phase, env, log, deadline)
             if phase is ENV:
-                gpu = (result.get("figures") or {}).get("gpu")
-                peak = peak_tflops(gpu, args.peak_tflops)
+                known = (result.get("figures") or {}).get("peak_tflops")
+                peak = args.peak_tflops or known or 989.0
                 report["peak_tflops"] = peak
                 todo += [p for p in phases(args.cpu, peak) if only is None or p.name in only]
             elif phase.name == "tests" and not args.cpu:

@@ -79,6 +79,8 @@ def test_bf16_packed_sft_on_cuda_trains_and_exports(
     summary = train_sft(cfg)
     rows = metrics(tmp_path / "run")
     assert summary["steps"] == 40 and all(math.isfinite(r["loss"]) for r in rows)
+    if E.peak_tflops(device) is not None:  # a GPU of known peak: MFU in every metrics row
+        assert all(0 < r["mfu"] < 1 for r in rows)
     first, last = rows[0]["loss"], sum(r["loss"] for r in rows[-2:]) / 2
     assert last < first - 0.5, (first, last)
     final = Path(summary["final_model"])

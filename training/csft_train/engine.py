@@ -494,6 +494,9 @@ class Loop:
         window_tokens, t0 = 0, time.perf_counter()
         last: dict[str, Any] = {}
         d, per_device = self.dist, cfg.train.per_device_batch_size
+        flops_per_token = model_flops_per_token(self.model)
+        peak = peak_tflops(self.device)
+        run_t0 = time.perf_counter()
         metrics_path = self.out_dir / "metrics.jsonl" if d.main else Path(os.devnull)
         with metrics_path.open("a", encoding="utf-8") as metrics:
             for step in range(start, total):
@@ -542,17 +545,22 @@ class Loop:
                         **{k: v / n for k, v in window.items()},
                         "tokens_per_s": window_tokens / dt if dt > 0 else 0.0,
                     }
+                    tflops = flops_per_token * rec["tokens_per_s"] / d.world / 1e12
+                    rec["tflops_per_device"] = tflops
+                    if peak:
+                        rec["mfu"] = tflops / peak
                     metrics.write(json.dumps(rec) + "\n")
                     metrics.flush()
                     extras = " | ".join(
-                        f"{k} {v:.4f}"
-                        for k, v in rec.items()
-                        if k not in ("step", "epoch", "lr", "loss", "tokens_per_s", "grad_norm")
+                        f"{k} {v:.4f}" for k, v in rec.items() if k not in _LOGGED_APART
                     )
+                    eta = (time.perf_counter() - run_t0) / (done - start) * (total - done)
                     self.log(
                         f"step {done}/{total} | epoch {rec['epoch']:.2f} | loss {rec['loss']:.4f}"
                         f" | lr {lr:.3e} | tok/s {rec['tokens_per_s']:.0f}"
+                        + (f" | mfu {rec['mfu']:.1%}" if "mfu" in rec else "")
                         + (f" | {extras}" if extras else "")
+                        + f" | eta {_duration(eta)}"
                     )
                     last = rec
                     window, window_tokens, t0 = {}, 0, time.perf_counter()
@@ -560,6 +568,44 @@ class Loop:
                 if (save_steps and done % save_steps == 0) or done == total:
                     self.save(done)
         return {"steps": total, "final": last}
+
+
+_LOGGED_APART = {
+    "step",
+    "epoch",
+    "lr",
+    "loss",
+    "tokens_per_s",
+    "grad_norm",
+    "tflops_per_device",
+    "mfu",
+}
+
+#: Dense bf16 peak TFLOP/s by GPU name (no sparsity), for the MFU in the metrics.
+PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "H800": 989.0, "A100": 312.0, "A800": 312.0}
+
+
+def peak_tflops(device: torch.device | str) -> float | None:
+    """The bf16 peak of a known GPU (``PEAK_TFLOPS``), else None (no MFU is reported)."""
+    if torch.device(device).type != "cuda" or not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name(torch.device(device))
+    return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+
+
+def model_flops_per_token(model: Any) -> float:
+    """Training FLOPs per token of the dense layers: 6·N for full fine-tuning; with frozen
+    weights (LoRA) 4·N_frozen + 6·N_trained (no weight gradients for frozen ones). Attention's
+    12·L·d·S is left out: it depends on each row's length (benches/bench_train.py counts it)."""
+    n_all = sum(p.numel() for p in model.parameters())
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return float(4 * (n_all - n_train) + 6 * n_train)
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
 #: Tokenizer files of the model folder copied into ``final/`` (``tokenizer.json`` comes from
