@@ -4,8 +4,9 @@ What it measures, on a corpus built from the real Chinese texts in ``../shared/d
 (Huatuo-26M instructions and answers, CMtMedQA answers, Toyhom answers, DISC-Med-SFT assistant
 turns; cleaned, deduplicated, 50-1000 chars), grown to N records (default 100,000) by joining
 random slices of two different real texts (average about 230 chars), with planted duplicates:
-about 5% of the records get a near copy (a few random character substitutions, true char-5-gram
-Jaccard >= 0.85, checked) and about 2% an exact copy; all shuffled with a fixed seed.
+about 5% of the records get a near copy (random character substitutions, true char-5-gram
+Jaccard spread evenly over the bins of 0.02 from the threshold to threshold + 0.16, checked) and
+about 2% an exact copy; all shuffled with a fixed seed.
 
 Each method runs in a fresh subprocess and is timed from the JSONL file to the JSONL output
 (reading, shingling, MinHash, LSH, writing the kept records), same parameters for all
@@ -18,9 +19,10 @@ Each method runs in a fresh subprocess and is timed from the JSONL file to the J
 - ``rensa``: the same loop with ``RMinHash`` + ``update`` and ``RMinHashLSH``.
 
 Quality, from the planted pairs and the true Jaccard of char 5-gram sets (computed here):
-recall = share of planted pairs whose later record was removed; precision = share of removed
-records whose true Jaccard with the record they were removed for (csft: ``duplicate_of``,
-peers: the first candidate the LSH returned) is >= the threshold.
+recall = share of planted pairs whose later record was removed, overall and per bin of true
+Jaccard (the promise of "threshold 0.8" is that pairs at 0.80 are found as surely as pairs at
+0.95); precision = share of removed records whose true Jaccard with the record they were removed
+for (csft: ``duplicate_of``, peers: the first candidate the LSH returned) is >= the threshold.
 
 Peak RSS is each subprocess's own high-water mark (``VmHWM`` in ``/proc/self/status``). Linux
 ``ru_maxrss`` is not used: it carries the parent's high-water mark over ``fork``/``exec``, so a
@@ -32,7 +34,8 @@ Run: ``python benches/bench_dedup.py`` (100k records, all methods, about 2 minut
 ``python benches/bench_dedup.py --records 1000000 --peers-max 100000`` (peers run on the first
 100k records only, their records/s taken from that);
 ``python benches/bench_dedup.py --memory-points 100000,300000,1000000`` (csft_data's peak RSS at
-each size, a linear fit and the 10M estimate; add ``--skip-main`` to run only that).
+each size, a linear fit and the 10M estimate; add ``--skip-main`` to run only that);
+``--csft-only`` leaves the peers out.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ NGRAM = 5
 SEED = 1
 NEAR_SHARE = 0.05
 EXACT_SHARE = 0.02
-NEAR_MIN_JACCARD = 0.85
+#: Planted near copies: true Jaccard in one of the bins [THRESHOLD + k·BIN, + BIN), k < BINS.
+BIN, BINS = 0.02, 8
 TARGET_AVG_CHARS = 230
 MIN_CHARS, MAX_CHARS = 50, 1000
 
@@ -155,9 +159,16 @@ def synthesize(base: list[str], count: int, rng: random.Random, seen: set[str]) 
 
 
 def near_copy(text: str, rng: random.Random, alphabet: list[str]) -> str | None:
-    """A copy with a few random char substitutions and true Jaccard >= 0.85, or None."""
-    k = rng.randint(1, max(1, len(text) // 60))
-    while k >= 1:
+    """A copy with random char substitutions whose true Jaccard falls in a bin drawn at random
+    (see ``BIN``), or None when a few tries at the number of substitutions the bin needs miss."""
+    lo = THRESHOLD + BIN * rng.randrange(BINS)
+    shingle_count = max(1, len(text) - NGRAM + 1)
+    # one substitution replaces up to NGRAM shingles: J ≈ (S - 5k) / (S + 5k)
+    target = lo + BIN / 2
+    k0 = max(1, round(shingle_count * (1 - target) / (NGRAM * (1 + target))))
+    for k in (k0, k0 + 1, k0 - 1, k0 + 2, k0, k0 + 1):
+        if not 1 <= k <= len(text):
+            continue
         chars = list(text)
         for p in rng.sample(range(len(chars)), k):
             c = rng.choice(alphabet)
@@ -165,9 +176,8 @@ def near_copy(text: str, rng: random.Random, alphabet: list[str]) -> str | None:
                 c = rng.choice(alphabet)
             chars[p] = c
         copy = "".join(chars)
-        if NEAR_MIN_JACCARD <= jaccard(text, copy) < 1.0:
+        if lo <= jaccard(text, copy) < lo + BIN:
             return copy
-        k -= 1
     return None
 
 
@@ -233,6 +243,8 @@ def child_csft(cfg: dict[str, Any]) -> dict[str, Any]:
         scope="cross-source",
         verify=cfg["verify"],
         sketch=cfg.get("sketch", "oph"),
+        bands=cfg.get("bands"),
+        rows=cfg.get("rows"),
         clusters=cfg["clusters"],
     )
     dt = time.perf_counter() - t
@@ -333,10 +345,17 @@ def evaluate(
     removed records (true Jaccard with the record each was removed for)."""
     hit = {"near": 0, "exact": 0}
     total = {"near": 0, "exact": 0}
+    bins: dict[str, list[int]] = {}  # "0.80" -> [found, planted]
     for a, b, kind in pairs:
         if a < limit and b < limit:
             total[kind] += 1
-            hit[kind] += max(a, b) in removed
+            found = max(a, b) in removed
+            hit[kind] += found
+            if kind == "near":
+                k = int((jaccard(texts[a], texts[b]) - THRESHOLD) / BIN + 1e-9)
+                cell = bins.setdefault(f"{THRESHOLD + BIN * k:.2f}", [0, 0])
+                cell[0] += found
+                cell[1] += 1
     good = sum(jaccard(texts[r], texts[m]) >= THRESHOLD for r, m in removed.items())
     n_pairs = total["near"] + total["exact"]
     return {
@@ -346,6 +365,8 @@ def evaluate(
         "recall_near": hit["near"] / total["near"] if total["near"] else float("nan"),
         "recall_exact": hit["exact"] / total["exact"] if total["exact"] else float("nan"),
         "precision": good / len(removed) if removed else float("nan"),
+        "recall_bins": {k: bins[k][0] / bins[k][1] for k in sorted(bins)},
+        "bin_pairs": {k: bins[k][1] for k in sorted(bins)},
     }
 
 
@@ -396,9 +417,16 @@ def main_bench(args: argparse.Namespace, base: list[str], work: Path) -> None:
         )
     import csft_data
 
-    ds_bands, ds_rows = csft_data.lsh_params(THRESHOLD, NUM_PERM, fp_weight=0.5, fn_weight=0.5)
+    ds_bands, ds_rows = csft_data.lsh_params(
+        THRESHOLD, NUM_PERM, verify=False, fp_weight=0.5, fn_weight=0.5
+    )
     runs: list[tuple[str, dict[str, Any], int]] = [
         ("csft_data verify=True", {"method": "csft", "verify": True}, n),
+        (
+            "csft_data verify=True 14x9",  # the banding verified runs used before 2026-12-04
+            {"method": "csft", "verify": True, "bands": 14, "rows": 9},
+            n,
+        ),
         ("csft_data verify=False", {"method": "csft", "verify": False}, n),
         (
             "csft_data minhash verify=True",
@@ -419,6 +447,8 @@ def main_bench(args: argparse.Namespace, base: list[str], work: Path) -> None:
     ]
     if args.no_datasketch:
         runs = runs[:-1]
+    if args.csft_only:
+        runs = [r for r in runs if r[1]["method"] == "csft"]
     rows = []
     for k, (name, cfg, limit) in enumerate(runs):
         out, clusters, matches = (work / f"run{k}.{ext}" for ext in ("out", "clusters", "matches"))
@@ -462,10 +492,20 @@ def main_bench(args: argparse.Namespace, base: list[str], work: Path) -> None:
             f"{r['precision']:>7.4f}"
         )
     print()
+    edges = sorted({k for _, r in rows for k in r["recall_bins"]})
+    counts = rows[0][1]["bin_pairs"]
+    print("recall of the planted near pairs per bin of true Jaccard (pairs in each bin below):")
+    print(f"{'method':<28} " + " ".join(f"{e:>6}" for e in edges))
+    for name, r in rows:
+        cells = " ".join(f"{r['recall_bins'].get(e, float('nan')):>6.3f}" for e in edges)
+        print(f"{name:<28} {cells}")
+    print(f"{'pairs':<28} " + " ".join(f"{counts.get(e, 0):>6,}" for e in edges))
+    print()
     print(
         f"same for all: threshold {THRESHOLD}, {NUM_PERM} permutations, char {NGRAM}-grams, "
-        f"seed {SEED}, keep first. Banding (bands x rows): csft_data its default (fp/fn weights "
-        f"0.1/0.9, then verified); datasketch {ds_bands}x{ds_rows} (weights 0.5/0.5 = "
+        f"seed {SEED}, keep first. Banding (bands x rows): csft_data its default (verified: "
+        f"99.5% of the pairs at the threshold made candidates; unverified: fp/fn weights "
+        f"0.1/0.9); datasketch {ds_bands}x{ds_rows} (weights 0.5/0.5 = "
         f"csft_data.lsh_params(0.8, 128, fp_weight=0.5, fn_weight=0.5)); rensa 0.5.0 needs "
         f"num_perm divisible by num_bands, so {ds_bands}x{ds_rows} runs with "
         f"{ds_bands * ds_rows} permutations (datasketch's LSH also reads only "
@@ -532,6 +572,7 @@ def main() -> None:
     ap.add_argument("--memory-points", default="", help="e.g. 100000,300000,1000000")
     ap.add_argument("--skip-main", action="store_true", help="only the memory points")
     ap.add_argument("--no-datasketch", action="store_true", help="leave out the slowest peer")
+    ap.add_argument("--csft-only", action="store_true", help="leave out every peer")
     ap.add_argument("--seed", type=int, default=20261122)
     ap.add_argument(
         "--repeat", type=int, default=3, help="runs of each method under 20 s; the median is kept"

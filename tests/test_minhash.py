@@ -80,8 +80,21 @@ def test_lsh_params_match_datasketch() -> None:
     for num_perm in (64, 128, 256):
         for threshold in (0.5, 0.7, 0.8, 0.9):
             expected = lsh._optimal_param(threshold, num_perm, 0.5, 0.5)
-            got = cd.lsh_params(threshold, num_perm, fp_weight=0.5, fn_weight=0.5)
+            got = cd.lsh_params(threshold, num_perm, verify=False, fp_weight=0.5, fn_weight=0.5)
             assert got == expected, (threshold, num_perm)
+
+
+def test_verified_banding_finds_the_pairs_at_the_threshold() -> None:
+    """With verification the default banding is chosen for recall: at least 99.5% of the pairs
+    at exactly the threshold share a band (datasketch's choice for 0.8 finds 87%)."""
+    for num_perm in (64, 128, 256):
+        for threshold in (0.5, 0.7, 0.8, 0.9):
+            b, r = cd.lsh_params(threshold, num_perm)
+            assert b * r <= num_perm
+            assert 1 - (1 - threshold**r) ** b >= 0.995, (threshold, num_perm, b, r)
+    assert cd.lsh_params(0.8, 128) == (18, 6)
+    b, r = cd.lsh_params(0.8, 128, verify=False)
+    assert 1 - (1 - 0.8**r) ** b < 0.9
 
 
 def test_lsh_params_overrides_and_errors() -> None:

@@ -165,6 +165,7 @@ def lsh_params(
     *,
     bands: int | None = None,
     rows: int | None = None,
+    verify: bool = True,
     fp_weight: float | None = None,
     fn_weight: float | None = None,
 ) -> tuple[int, int]: ...

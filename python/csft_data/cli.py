@@ -406,7 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="signatures: oph (default; one-permutation hashing with optimal densification) or "
         "minhash (num-perm permutations; better estimates for very short texts with --no-verify)",
     )
-    p.add_argument("--bands", type=int, help="override the LSH bands")
+    p.add_argument(
+        "--bands",
+        type=int,
+        help="override the LSH bands (default: verified runs band for recall, 99.5%% of the "
+        "pairs at the threshold made candidates: 18x6 at 0.8; --no-verify: 14x9 at 0.8)",
+    )
     p.add_argument("--rows", type=int, help="override the LSH rows per band")
     p.add_argument(
         "--verify",

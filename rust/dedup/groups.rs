@@ -26,6 +26,7 @@ use super::cluster::UnionFind;
 use super::exact;
 use super::files::{record_text, SourceFile, TextArena};
 use super::lsh::{self, BandKeys};
+use super::minhash::jaccard_at_least;
 use super::verify::SetStore;
 use super::{DedupConfig, TextKind};
 use crate::error::{Error, Progress, Result};
@@ -153,7 +154,7 @@ pub fn near_duplicate_groups(
                 .map(|i| sets.get(members.binary_search(i).expect("member of a bucket")))
                 .collect();
             let (edges, checks) =
-                link_bucket(bucket.len(), |x, y| similar(local[x], local[y], threshold));
+                link_bucket(bucket.len(), |x, y| jaccard_at_least(local[x], local[y], threshold));
             let edges = edges
                 .into_iter()
                 .map(|(x, y)| (bucket[x], bucket[y]))
@@ -276,44 +277,6 @@ fn link_bucket(len: usize, similar: impl Fn(usize, usize) -> bool) -> (Vec<(usiz
     (edges, checks)
 }
 
-/// Whether the Jaccard similarity of two sorted, deduplicated sets is at least `t`, as
-/// `jaccard(a, b) >= t` decides it, stopping as soon as the overlap still possible falls short
-/// (and at once when the sizes alone rule it out).
-fn similar(a: &[u32], b: &[u32], t: f64) -> bool {
-    let total = a.len() + b.len();
-    let reaches = |overlap: usize| overlap as f64 / (total - overlap) as f64 >= t;
-    // The least overlap that reaches `t` (the formula is increasing in the overlap).
-    let shortest = a.len().min(b.len());
-    if shortest == 0 || !reaches(shortest) {
-        return false;
-    }
-    let mut need = ((t * total as f64 / (1.0 + t)).floor() as usize).min(shortest);
-    while need > 0 && reaches(need - 1) {
-        need -= 1;
-    }
-    while !reaches(need) {
-        need += 1;
-    }
-    // A branch-free merge (the comparisons of hashed shingles are unpredictable), checked
-    // every 16 steps for whether the overlap can still reach `need`.
-    let (mut i, mut j, mut inter) = (0, 0, 0usize);
-    while i < a.len() && j < b.len() {
-        if inter + (a.len() - i).min(b.len() - j) < need {
-            return false;
-        }
-        for _ in 0..16 {
-            if i >= a.len() || j >= b.len() {
-                break;
-            }
-            let (x, y) = (a[i], b[j]);
-            inter += usize::from(x == y);
-            i += usize::from(x <= y);
-            j += usize::from(y <= x);
-        }
-    }
-    inter >= need
-}
-
 /// Groups by `same_as` links only (no near-duplicates).
 fn conversation_groups(same_as: &[u32]) -> Groups {
     let mut uf = UnionFind::new(same_as.len());
@@ -415,11 +378,11 @@ mod tests {
         for a in &sets {
             for b in &sets {
                 for t in [0.1, 0.2, 0.25, 0.5, 0.6, 2.0 / 3.0, 0.8, 1.0] {
-                    assert_eq!(similar(a, b, t), jaccard(a, b) >= t, "{a:?} {b:?} {t}");
+                    assert_eq!(jaccard_at_least(a, b, t), jaccard(a, b) >= t, "{a:?} {b:?} {t}");
                 }
             }
         }
-        assert!(!similar(&[], &[1], 0.5));
+        assert!(!jaccard_at_least(&[], &[1], 0.5));
     }
 
     #[test]

@@ -147,13 +147,54 @@ fn search_params(
     best.1
 }
 
+/// The share of pairs at exactly the threshold that the default banding of a verified run
+/// makes candidates (at every higher similarity the share is higher: the S-curve rises).
+pub const MIN_RECALL_AT_THRESHOLD: f64 = 0.995;
+
+/// Probability that two texts of Jaccard similarity `s` share at least one band.
+pub fn candidate_probability(s: f64, bands: usize, rows: usize) -> f64 {
+    1.0 - (1.0 - s.powi(exponent(rows))).powi(exponent(bands))
+}
+
+/// The banding of a verified run: verification removes every false positive, so false
+/// positives cost only time, and the choice aims at recall. Among (bands, rows) with
+/// bands·rows ≤ `num_perm` whose candidate probability at `threshold` is at least `min_recall`,
+/// the one with the least false-positive area below the threshold (the verification work);
+/// on a tie, fewer bands (less memory). If none reaches `min_recall`, the one closest to it.
+/// For each band count only the most rows that still reach `min_recall` can win (more rows
+/// lower both the curve and the false-positive area), so about `num_perm` integrals are taken.
+pub fn recall_params(threshold: f64, num_perm: usize, min_recall: f64) -> (usize, usize) {
+    let mut best: Option<(f64, (usize, usize))> = None;
+    let mut closest = (f64::NEG_INFINITY, (1, 1));
+    for b in 1..=num_perm {
+        let reaching = (1..=num_perm / b)
+            .rev()
+            .find(|&r| candidate_probability(threshold, b, r) >= min_recall);
+        let Some(r) = reaching else {
+            let p = candidate_probability(threshold, b, 1);
+            if p > closest.0 {
+                closest = (p, (b, 1));
+            }
+            continue;
+        };
+        let fp = false_positive_probability(threshold, b, r);
+        if best.is_none_or(|(f, _)| fp < f) {
+            best = Some((fp, (b, r)));
+        }
+    }
+    best.map_or(closest.1, |(_, br)| br)
+}
+
 /// The (bands, rows) to use: explicit overrides when given (one of them alone fixes the other as
-/// `num_perm / it`), else `optimal_params`.
+/// `num_perm / it`); else, for a verified run, `recall_params` at
+/// [`MIN_RECALL_AT_THRESHOLD`], and without verification (where a false positive is a wrong
+/// removal) `optimal_params` with the given false-positive / false-negative weights.
 pub fn resolve_params(
     threshold: f64,
     num_perm: usize,
     bands: Option<usize>,
     rows: Option<usize>,
+    verify: bool,
     weights: (f64, f64),
 ) -> Result<(usize, usize)> {
     if num_perm == 0 {
@@ -175,7 +216,11 @@ pub fn resolve_params(
                     "LSH weights must be non-negative, not both 0",
                 ));
             }
-            optimal_params(threshold, num_perm, fp, fnw)
+            if verify {
+                recall_params(threshold, num_perm, MIN_RECALL_AT_THRESHOLD)
+            } else {
+                optimal_params(threshold, num_perm, fp, fnw)
+            }
         }
     };
     if b == 0 || r == 0 || b * r > num_perm {
@@ -471,26 +516,47 @@ mod tests {
 
     #[test]
     fn explicit_params_and_validation() {
+        let w = (0.5, 0.5);
+        for verify in [false, true] {
+            let got = |b, r| resolve_params(0.8, 128, b, r, verify, w).unwrap();
+            assert_eq!(got(Some(16), Some(8)), (16, 8));
+            assert_eq!(got(Some(10), None), (10, 12));
+            assert_eq!(got(None, Some(5)), (25, 5));
+            assert!(resolve_params(0.8, 128, Some(20), Some(8), verify, w).is_err());
+            assert!(resolve_params(0.8, 128, Some(0), None, verify, w).is_err());
+            assert!(resolve_params(1.5, 128, None, None, verify, w).is_err());
+            assert!(resolve_params(0.8, 0, None, None, verify, w).is_err());
+        }
+        // without verification: datasketch's weighted choice; with it: recall at the threshold
+        assert_eq!(resolve_params(0.8, 128, None, None, false, w).unwrap(), (9, 13));
         assert_eq!(
-            resolve_params(0.8, 128, Some(16), Some(8), (0.5, 0.5)).unwrap(),
-            (16, 8)
+            resolve_params(0.8, 128, None, None, true, w).unwrap(),
+            recall_params(0.8, 128, MIN_RECALL_AT_THRESHOLD)
         );
-        assert_eq!(
-            resolve_params(0.8, 128, Some(10), None, (0.5, 0.5)).unwrap(),
-            (10, 12)
-        );
-        assert_eq!(
-            resolve_params(0.8, 128, None, Some(5), (0.5, 0.5)).unwrap(),
-            (25, 5)
-        );
-        assert_eq!(
-            resolve_params(0.8, 128, None, None, (0.5, 0.5)).unwrap(),
-            (9, 13)
-        );
-        assert!(resolve_params(0.8, 128, Some(20), Some(8), (0.5, 0.5)).is_err());
-        assert!(resolve_params(0.8, 128, Some(0), None, (0.5, 0.5)).is_err());
-        assert!(resolve_params(1.5, 128, None, None, (0.5, 0.5)).is_err());
-        assert!(resolve_params(0.8, 0, None, None, (0.5, 0.5)).is_err());
+    }
+
+    #[test]
+    fn recall_params_reach_the_recall_at_the_threshold_with_the_least_false_positives() {
+        for &(t, n) in &[(0.5, 64), (0.7, 128), (0.8, 128), (0.85, 256), (0.9, 128)] {
+            let (b, r) = recall_params(t, n, MIN_RECALL_AT_THRESHOLD);
+            assert!(b * r <= n);
+            assert!(candidate_probability(t, b, r) >= MIN_RECALL_AT_THRESHOLD, "{t} {n}");
+            let fp = false_positive_probability(t, b, r);
+            // every other banding that reaches the recall has at least this false-positive area
+            for b2 in 1..=n {
+                for r2 in 1..=n / b2 {
+                    if candidate_probability(t, b2, r2) >= MIN_RECALL_AT_THRESHOLD {
+                        assert!(false_positive_probability(t, b2, r2) >= fp - 1e-12);
+                    }
+                }
+            }
+        }
+        // 0.8 at 128 permutations: 18 bands of 6 rows (the datasketch choice, 9×13 or 14×9,
+        // finds 0.38 / 0.87 of the pairs at exactly 0.8)
+        assert_eq!(recall_params(0.8, 128, MIN_RECALL_AT_THRESHOLD), (18, 6));
+        assert!(candidate_probability(0.8, 14, 9) < 0.9);
+        // unreachable (1 permutation cannot find 0.995 of pairs at 0.5): the closest
+        assert_eq!(recall_params(0.5, 1, MIN_RECALL_AT_THRESHOLD), (1, 1));
     }
 
     #[test]

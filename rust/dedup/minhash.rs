@@ -415,6 +415,44 @@ pub fn jaccard<T: Ord>(a: &[T], b: &[T]) -> f64 {
     inter as f64 / (a.len() + b.len() - inter) as f64
 }
 
+/// Whether the Jaccard similarity of two sorted, deduplicated sets is at least `t`, as
+/// `jaccard(a, b) >= t` decides it, stopping as soon as the overlap still possible falls short
+/// (and at once when the sizes alone rule it out).
+pub fn jaccard_at_least(a: &[u32], b: &[u32], t: f64) -> bool {
+    let total = a.len() + b.len();
+    let reaches = |overlap: usize| overlap as f64 / (total - overlap) as f64 >= t;
+    // The least overlap that reaches `t` (the formula is increasing in the overlap).
+    let shortest = a.len().min(b.len());
+    if shortest == 0 || !reaches(shortest) {
+        return false;
+    }
+    let mut need = ((t * total as f64 / (1.0 + t)).floor() as usize).min(shortest);
+    while need > 0 && reaches(need - 1) {
+        need -= 1;
+    }
+    while !reaches(need) {
+        need += 1;
+    }
+    // A branch-free merge (the comparisons of hashed shingles are unpredictable), checked
+    // every 16 steps for whether the overlap can still reach `need`.
+    let (mut i, mut j, mut inter) = (0, 0, 0usize);
+    while i < a.len() && j < b.len() {
+        if inter + (a.len() - i).min(b.len() - j) < need {
+            return false;
+        }
+        for _ in 0..16 {
+            if i >= a.len() || j >= b.len() {
+                break;
+            }
+            let (x, y) = (a[i], b[j]);
+            inter += usize::from(x == y);
+            i += usize::from(x <= y);
+            j += usize::from(y <= x);
+        }
+    }
+    inter >= need
+}
+
 /// Jaccard estimate from two signatures: the share of equal positions.
 pub fn estimate_jaccard(a: &[u32], b: &[u32]) -> f64 {
     assert_eq!(a.len(), b.len(), "signatures of different lengths");

@@ -66,7 +66,8 @@ pub struct DedupConfig {
     /// LSH bands / rows overrides (one alone fixes the other as `num_perm / it`).
     pub bands: Option<usize>,
     pub rows: Option<usize>,
-    /// Weights of false positives / negatives when choosing (bands, rows).
+    /// Weights of false positives / negatives when choosing (bands, rows) without verification
+    /// (a verified run aims at recall: `lsh::recall_params`).
     pub fp_weight: f64,
     pub fn_weight: f64,
     /// Check candidates by true Jaccard on shingle sets (no false positives).
@@ -122,6 +123,7 @@ impl DedupConfig {
             self.num_perm,
             self.bands,
             self.rows,
+            self.verify,
             (self.fp_weight, self.fn_weight),
         )
     }

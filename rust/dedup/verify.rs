@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 use super::cluster::{Preference, UnionFind};
 use super::lsh::Buckets;
-use super::minhash::{jaccard, signatures, MinHashParams};
+use super::minhash::{jaccard, jaccard_at_least, signatures, MinHashParams};
 use super::shingle::{ShingleParams, Shingler};
 use crate::error::Result;
 
@@ -124,7 +124,8 @@ pub(super) fn link_estimated(
     let sigs = signatures(&member_texts, params)?;
     let slot = |i: u32| members.binary_search(&i).expect("member of a bucket");
     let sim = |a: u32, b: u32| sigs.estimate(slot(a), slot(b));
-    Ok(link(&members, buckets, threshold, pref, sim))
+    let similar = |a: u32, b: u32| sim(a, b) >= threshold;
+    Ok(link(&members, buckets, pref, similar, sim))
 }
 
 /// Linking by true Jaccard on the shingle sets.
@@ -139,15 +140,18 @@ pub(super) fn link_verified(
     let sets = SetStore::build(texts, &members, shingle);
     let set = |i: u32| sets.get(members.binary_search(&i).expect("member of a bucket"));
     let sim = |a: u32, b: u32| jaccard(set(a), set(b));
-    link(&members, buckets, threshold, pref, sim)
+    // most candidates fall short: decided with an early exit, the value taken for links only
+    let similar = |a: u32, b: u32| jaccard_at_least(set(a), set(b), threshold);
+    link(&members, buckets, pref, similar, sim)
 }
 
 /// Leaders, then centers (see the module comment); `members` are all records in `buckets`.
+/// `similar(a, b)`: similarity at least the threshold, as `sim(a, b) >= threshold` decides it.
 fn link(
     members: &[u32],
     buckets: &Buckets,
-    threshold: f64,
     pref: &Preference<'_>,
+    similar: impl Fn(u32, u32) -> bool + Sync,
     sim: impl Fn(u32, u32) -> f64 + Sync,
 ) -> (Vec<Link>, LinkStats) {
     // 1. Linking by bucket leaders.
@@ -161,7 +165,7 @@ fn link(
                 let mut linked = false;
                 for &l in &leaders {
                     checks += 1;
-                    if sim(m, l) >= threshold {
+                    if similar(m, l) {
                         edges.push((l, m));
                         linked = true;
                         break;
@@ -202,9 +206,8 @@ fn link(
                 let mut joined = false;
                 for &c in centers.iter().take(MAX_CENTERS) {
                     checks += 1;
-                    let j = sim(m, c);
-                    if j >= threshold {
-                        links.push((m, c, j));
+                    if similar(m, c) {
+                        links.push((m, c, sim(m, c)));
                         joined = true;
                         break;
                     }

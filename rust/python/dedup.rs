@@ -113,12 +113,13 @@ pub fn band_keys<'py>(
 /// (bands, rows) for a threshold, minimising weighted false-positive and false-negative
 /// probability as datasketch's `_optimal_param` does; `bands`/`rows` override.
 #[pyfunction]
-#[pyo3(signature = (threshold=0.8, num_perm=128, *, bands=None, rows=None, fp_weight=None, fn_weight=None))]
+#[pyo3(signature = (threshold=0.8, num_perm=128, *, bands=None, rows=None, verify=true, fp_weight=None, fn_weight=None))]
 pub fn lsh_params(
     threshold: f64,
     num_perm: usize,
     bands: Option<usize>,
     rows: Option<usize>,
+    verify: bool,
     fp_weight: Option<f64>,
     fn_weight: Option<f64>,
 ) -> PyResult<(usize, usize)> {
@@ -127,7 +128,7 @@ pub fn lsh_params(
         fp_weight.unwrap_or(d.fp_weight),
         fn_weight.unwrap_or(d.fn_weight),
     );
-    resolve_params(threshold, num_perm, bands, rows, weights).py_err()
+    resolve_params(threshold, num_perm, bands, rows, verify, weights).py_err()
 }
 
 fn stats_json(s: &DedupStats) -> serde_json::Value {
