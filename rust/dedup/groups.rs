@@ -153,8 +153,9 @@ pub fn near_duplicate_groups(
                 .iter()
                 .map(|i| sets.get(members.binary_search(i).expect("member of a bucket")))
                 .collect();
-            let (edges, checks) =
-                link_bucket(bucket.len(), |x, y| jaccard_at_least(local[x], local[y], threshold));
+            let (edges, checks) = link_bucket(bucket.len(), |x, y| {
+                jaccard_at_least(local[x], local[y], threshold)
+            });
             let edges = edges
                 .into_iter()
                 .map(|(x, y)| (bucket[x], bucket[y]))
@@ -378,7 +379,11 @@ mod tests {
         for a in &sets {
             for b in &sets {
                 for t in [0.1, 0.2, 0.25, 0.5, 0.6, 2.0 / 3.0, 0.8, 1.0] {
-                    assert_eq!(jaccard_at_least(a, b, t), jaccard(a, b) >= t, "{a:?} {b:?} {t}");
+                    assert_eq!(
+                        jaccard_at_least(a, b, t),
+                        jaccard(a, b) >= t,
+                        "{a:?} {b:?} {t}"
+                    );
                 }
             }
         }

@@ -528,7 +528,10 @@ mod tests {
             assert!(resolve_params(0.8, 0, None, None, verify, w).is_err());
         }
         // without verification: datasketch's weighted choice; with it: recall at the threshold
-        assert_eq!(resolve_params(0.8, 128, None, None, false, w).unwrap(), (9, 13));
+        assert_eq!(
+            resolve_params(0.8, 128, None, None, false, w).unwrap(),
+            (9, 13)
+        );
         assert_eq!(
             resolve_params(0.8, 128, None, None, true, w).unwrap(),
             recall_params(0.8, 128, MIN_RECALL_AT_THRESHOLD)
@@ -540,7 +543,10 @@ mod tests {
         for &(t, n) in &[(0.5, 64), (0.7, 128), (0.8, 128), (0.85, 256), (0.9, 128)] {
             let (b, r) = recall_params(t, n, MIN_RECALL_AT_THRESHOLD);
             assert!(b * r <= n);
-            assert!(candidate_probability(t, b, r) >= MIN_RECALL_AT_THRESHOLD, "{t} {n}");
+            assert!(
+                candidate_probability(t, b, r) >= MIN_RECALL_AT_THRESHOLD,
+                "{t} {n}"
+            );
             let fp = false_positive_probability(t, b, r);
             // every other banding that reaches the recall has at least this false-positive area
             for b2 in 1..=n {
