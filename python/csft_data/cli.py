@@ -611,6 +611,8 @@ def _prepare(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # the command as given, for the launchers that run it again under torchrun (--nproc)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         _prepare(args)
         code: int = args.func(args)

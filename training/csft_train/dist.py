@@ -92,6 +92,66 @@ class Dist:
             raise RuntimeError(f"rank(s) {failed} failed (see their messages)")
 
 
+def relaunch(argv: Sequence[str], nproc: int) -> int | None:
+    """``--nproc N`` (N > 1) outside torchrun: runs ``csft-data ARGV`` (without ``--nproc``)
+    under ``torch.distributed.run --standalone --nproc_per_node N`` (one node) and returns its
+    exit status; ``None`` when this process should do the work itself."""
+    import subprocess
+    import sys
+
+    if nproc <= 1 or "WORLD_SIZE" in os.environ:
+        return None
+    rest: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            rest.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    cmd += ["--nproc_per_node", str(nproc), "-m", "csft_data", *rest]
+    return subprocess.run(cmd, check=False).returncode
+
+
+def join(device: torch.device, strategy: str = "data") -> Dist:
+    """Joins the process group of a torchrun job (NCCL on CUDA, gloo on the CPU); ``Dist()``
+    for one process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if not torch.distributed.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend, device_id=_device_id(device, local_rank))
+    return Dist(world=world, rank=rank, local_rank=local_rank, strategy=strategy)
+
+
+def gather_json(d: Dist, value: Any, device: torch.device) -> list[Any]:
+    """Every rank's ``value`` (JSON-serialisable), in rank order, on every rank: sent as UTF-8
+    bytes in tensors (no pickling, unlike ``all_gather_object``)."""
+    import json
+
+    if not d.active:
+        return [value]
+    data = json.dumps(value, ensure_ascii=False).encode("utf-8")
+    size = torch.tensor([len(data)], dtype=torch.int64, device=device)
+    sizes = [torch.zeros_like(size) for _ in range(d.world)]
+    torch.distributed.all_gather(sizes, size)
+    longest = max(int(x) for x in sizes)
+    buf = torch.zeros(longest, dtype=torch.uint8, device=device)
+    if data:
+        buf[: len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(device)
+    bufs = [torch.zeros_like(buf) for _ in range(d.world)]
+    torch.distributed.all_gather(bufs, buf)
+    return [
+        json.loads(bytes(b[: int(n)].cpu().tolist()).decode("utf-8"))
+        for b, n in zip(bufs, sizes, strict=True)
+    ]
+
+
 def init(cfg: Config, device: torch.device) -> Dist:
     """The process group for ``WORLD_SIZE`` > 1 (NCCL on CUDA, gloo on the CPU) and the
     strategy ``[dist] strategy`` resolves to; ``Dist()`` for one process."""
@@ -110,12 +170,7 @@ def init(cfg: Config, device: torch.device) -> Dist:
             f"{cfg.source}: [merge] online merging keeps a full-weight task vector per "
             "parameter and is not sharded: use [dist] strategy = 'ddp'"
         )
-    rank = int(os.environ["RANK"])
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if not torch.distributed.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend, device_id=_device_id(device, local_rank))
-    return Dist(world=world, rank=rank, local_rank=local_rank, strategy=strategy)
+    return join(device, strategy)
 
 
 def _device_id(device: torch.device, local_rank: int) -> torch.device | None:

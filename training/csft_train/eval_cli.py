@@ -74,6 +74,13 @@ def _mcqa_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="evaluate the first N items only")
     p.add_argument("--output", type=Path, help="output folder (default ./eval-<bench>-<mode>)")
     p.add_argument("--output-format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes on this node (one per GPU): the items are split between them under "
+        "torchrun and the results gathered in item order (default 1)",
+    )
 
 
 def _skipped(args: argparse.Namespace) -> list[Any] | None:
@@ -88,19 +95,54 @@ def _run_mcqa(
     generic: bool,
     skipped: list[Any] | None = None,
 ) -> int:
-    from tqdm import tqdm
+    from csft_train import require_torch
 
-    from csft_train.evaluate.engine import load_model
+    require_torch()  # before csft_train.dist, which imports it: the install hint, not a trace
+    from csft_train import dist
     from csft_train.evaluate.items import load_cmb
-    from csft_train.evaluate.mcqa import McqaConfig, evaluate_mcqa, write_outputs
-    from csft_train.evaluate.prompt import chat_renderer
 
+    rc = dist.relaunch(args.argv, args.nproc)
+    if rc is not None:
+        return EXIT_OK if rc == 0 else EXIT_ERROR
     if args.limit is not None:
         items = items[: args.limit]
     pool = []
     if args.val is not None:  # items with an unusable key are only no K-shot examples
         pool = load_cmb(args.val, require_id=False, skipped=_skipped(args))
-    model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
+    return _evaluate(args, items, pool, bench, generic, skipped)
+
+
+def _evaluate(
+    args: argparse.Namespace,
+    items: list[Any],
+    pool: list[Any],
+    bench: str,
+    generic: bool,
+    skipped: list[Any] | None,
+) -> int:
+    """Evaluates ``items`` in this process, or under torchrun this rank's consecutive block of
+    them, gathered on rank 0, which alone writes the outputs."""
+    import torch
+    from tqdm import tqdm
+
+    from csft_train import dist
+    from csft_train.evaluate.engine import load_model, resolve_device
+    from csft_train.evaluate.mcqa import (
+        McqaConfig,
+        evaluate_mcqa,
+        merge_results,
+        shard_payload,
+        write_outputs,
+    )
+    from csft_train.evaluate.prompt import chat_renderer
+
+    device = dist.local_device(torch.device(resolve_device(args.device)))
+    d = dist.join(device)
+    mine = items
+    if d.active:
+        per = -(-len(items) // d.world)
+        mine = items[d.rank * per : (d.rank + 1) * per]
+    model, tokenizer = load_model(args.model, device=str(device), dtype=args.dtype)
     renderer = chat_renderer(tokenizer, args.model, args.template, args.system)
     config = McqaConfig(
         mode=args.mode,
@@ -113,17 +155,27 @@ def _run_mcqa(
         answer_prefix=args.answer_prefix,
         generic_prompt=generic,
     )
-    with tqdm(total=len(items), unit="item", disable=not sys.stderr.isatty()) as bar:
-        result = evaluate_mcqa(
-            items,
-            model,
-            tokenizer,
-            renderer,
-            config,
-            shots_pool=pool,
-            progress=bar.update,
-            skipped=skipped or (),
-        )
+    result = None
+    if mine or not items:  # no items at all: every rank raises the same error
+        quiet = not sys.stderr.isatty() or not d.main
+        with tqdm(total=len(mine), unit="item", disable=quiet) as bar:
+            result = evaluate_mcqa(
+                mine,
+                model,
+                tokenizer,
+                renderer,
+                config,
+                shots_pool=pool,
+                progress=bar.update,
+                skipped=skipped or (),
+            )
+    if d.active:
+        shards = dist.gather_json(d, shard_payload(result), device)
+        dist.close(d)
+        if not d.main:
+            return EXIT_OK
+        result = merge_results(config, list(items), shards, skipped or ())
+    assert result is not None
     out = args.output or Path(f"eval-{bench}-{args.mode}")
     paths = write_outputs(result, out)
     if args.output_format == "json":

@@ -56,35 +56,22 @@ def _load(args: argparse.Namespace) -> Any:
     return cfg
 
 
-def _torchrun(args: argparse.Namespace, command: str) -> int | None:
-    """``--nproc N`` (N > 1) outside torchrun: runs this same command under
-    ``torch.distributed.run --standalone --nproc_per_node N`` (one node) and returns its exit
-    status; ``None`` when this process should train itself."""
-    import os
-    import subprocess
+def _torchrun(args: argparse.Namespace) -> int | None:
+    """Under ``--nproc N``: the exit status of this command run by torchrun (see
+    ``csft_train.dist.relaunch``), else None."""
+    from csft_train.dist import relaunch
 
-    if args.nproc <= 1 or "WORLD_SIZE" in os.environ:
-        return None
-    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    argv += ["--nproc_per_node", str(args.nproc), "-m", "csft_data", "train", command]
-    argv.append(str(args.config))
-    if args.output_dir:
-        argv += ["--output-dir", str(args.output_dir)]
-    if args.max_steps:
-        argv += ["--max-steps", str(args.max_steps)]
-    if args.no_resume:
-        argv.append("--no-resume")
-    rc = subprocess.run(argv, check=False).returncode
-    return EXIT_OK if rc == 0 else EXIT_ERROR
+    rc = relaunch(args.argv, args.nproc)
+    return None if rc is None else (EXIT_OK if rc == 0 else EXIT_ERROR)
 
 
 def _sft(args: argparse.Namespace) -> int:
     from csft_train import require_torch
 
-    launched = _torchrun(args, "sft")
+    require_torch()
+    launched = _torchrun(args)
     if launched is not None:
         return launched
-    require_torch()
     from csft_train.sft import train_sft
 
     summary = train_sft(_load(args))
@@ -95,10 +82,10 @@ def _sft(args: argparse.Namespace) -> int:
 def _dpo(args: argparse.Namespace) -> int:
     from csft_train import require_torch
 
-    launched = _torchrun(args, "dpo")
+    require_torch()
+    launched = _torchrun(args)
     if launched is not None:
         return launched
-    require_torch()
     from csft_train.dpo import train_dpo
 
     summary = train_dpo(_load(args))

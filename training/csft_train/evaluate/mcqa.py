@@ -209,6 +209,29 @@ def evaluate_mcqa(
             )
     seconds["total"] = time.perf_counter() - t_start
 
+    counts = {
+        "items": len(items),
+        "multi_answer": sum(i.multi for i in items),
+        "loglik": len(by_loglik),
+        "generated": len(by_gen),
+        "multi_fallback": sum(items[n].multi for n in by_gen) if config.mode == "loglik" else 0,
+        "extraction_failures": failures,
+        "options_hidden": hidden,
+    }
+    return _result(config, list(items), answers, records, counts, seconds, skipped)
+
+
+def _result(
+    config: McqaConfig,
+    items: list[McqaItem],
+    answers: list[str],
+    records: list[dict[str, Any]],
+    counts: dict[str, int],
+    seconds: dict[str, float],
+    skipped: Sequence[SkippedItem],
+) -> McqaResult:
+    """The result of ``answers`` to ``items``: keys and correctness into the records, the CMB
+    score over the keyed items, and the counts of keyed and skipped items."""
     keyed = [i for i in items if i.answer is not None]
     for n, item in enumerate(items):
         if item.answer is not None:
@@ -220,27 +243,57 @@ def evaluate_mcqa(
             {i.id: a for i, a in zip(items, answers, strict=True)},
             [i.answer_item() for i in keyed],
         )
-    counts = {
-        "items": len(items),
-        "multi_answer": sum(i.multi for i in items),
-        "loglik": len(by_loglik),
-        "generated": len(by_gen),
-        "multi_fallback": sum(items[n].multi for n in by_gen) if config.mode == "loglik" else 0,
-        "extraction_failures": failures,
-        "options_hidden": hidden,
-        "keyed": len(keyed),
-        "skipped": len(skipped),
-    }
     return McqaResult(
         config=config,
-        items=list(items),
+        items=items,
         answers=answers,
         records=records,
-        counts=counts,
+        counts={**counts, "keyed": len(keyed), "skipped": len(skipped)},
         seconds=seconds,
         score=result_score,
         skipped=list(skipped),
     )
+
+
+#: Counts of one shard that are not sums over the items (recomputed by ``merge_results``).
+_GLOBAL_COUNTS = ("keyed", "skipped")
+
+
+def shard_payload(result: McqaResult | None) -> dict[str, Any]:
+    """What one rank of a data-parallel evaluation sends to rank 0 (JSON-ready): its answers,
+    records, counts and timings; an empty shard for a rank that had no items."""
+    if result is None:
+        return {"answers": [], "records": [], "counts": {}, "seconds": {}}
+    counts = {k: v for k, v in result.counts.items() if k not in _GLOBAL_COUNTS}
+    return {
+        "answers": result.answers,
+        "records": result.records,
+        "counts": counts,
+        "seconds": result.seconds,
+    }
+
+
+def merge_results(
+    config: McqaConfig,
+    items: list[McqaItem],
+    shards: Sequence[dict[str, Any]],
+    skipped: Sequence[SkippedItem] = (),
+) -> McqaResult:
+    """One result from the payloads of the ranks, which evaluated consecutive blocks of
+    ``items`` in rank order: answers and records in item order, counts summed, each timing the
+    slowest rank's (the ranks ran at once), the score over all items."""
+    answers = [a for s in shards for a in s["answers"]]
+    records = [r for s in shards for r in s["records"]]
+    if len(answers) != len(items):
+        raise ValueError(f"the shards hold {len(answers)} answers for {len(items)} items")
+    counts: dict[str, int] = {}
+    seconds: dict[str, float] = {}
+    for s in shards:
+        for k, v in s["counts"].items():
+            counts[k] = counts.get(k, 0) + int(v)
+        for k, v in s["seconds"].items():
+            seconds[k] = max(seconds.get(k, 0.0), float(v))
+    return _result(config, items, answers, records, counts, seconds, skipped)
 
 
 def _atomic_write(path: Path, text: str) -> None:
