@@ -241,6 +241,28 @@ def test_reward_models_score_pairs_as_a_direct_forward(
     got = [json.loads(x)["preference_mean"] for x in out.read_text("utf-8").splitlines()]
     np.testing.assert_allclose(got, (direct[0::2] - direct[1::2]).mean(axis=1), atol=1e-5)
 
+    # Two processes (gloo) share the scoring, each a block of the pairs: the same selection.
+    import os
+    import subprocess
+    import sys
+
+    two = tmp_path / "selected2.jsonl"
+    argv2 = [a if a != str(out) else str(two) for a in argv] + ["--nproc", "2"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "csft_data", *argv2],
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "7 pairs, 2 reward model(s)" in proc.stdout
+    rows1 = [json.loads(x) for x in out.read_text("utf-8").splitlines()]
+    rows2 = [json.loads(x) for x in two.read_text("utf-8").splitlines()]
+    m1, m2 = (np.array([r.pop("preference_mean") for r in rows]) for rows in (rows1, rows2))
+    assert rows2 == rows1
+    np.testing.assert_allclose(m2, m1, atol=1e-5)
+
 
 @pytest.mark.slow
 def test_dpo_on_two_ddp_ranks_equals_one_process(assets: dict[str, Path], tmp_path: Path) -> None:

@@ -158,17 +158,24 @@ def score_with_models(
     cutoff_len: int,
     device: str = "auto",
     batch_size: int = 8,
+    dist: Any = None,
 ) -> tuple[FloatArray, FloatArray]:
     """[N, M] scores of every pair by each local reward model (prompt + chosen and prompt +
-    rejected scored by :func:`score_sequences` in batches of ``batch_size``)."""
+    rejected scored by :func:`score_sequences` in batches of ``batch_size``). Under torchrun
+    (``dist``, a ``csft_train.dist.Dist``) each rank scores a consecutive block of the pairs on
+    its own device and every rank gets all the scores (a score does not depend on the batch it
+    was in, so the result is the one process's)."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
     import csft_data
+    from csft_train import dist as dist_mod
 
+    d = dist or dist_mod.Dist()
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else "cpu")
     if device not in ("auto",):
         dev = torch.device(device)
+    dev = dist_mod.local_device(dev)
     cols_c: list[FloatArray] = []
     cols_r: list[FloatArray] = []
     for folder in models:
@@ -178,15 +185,20 @@ def score_with_models(
         if got != list(range(len(got))):
             first = next(i for i, k in enumerate([*got, -1]) if k != i)
             raise ValueError(f"{data}: record {first} could not be encoded for scoring ({folder})")
+        per = -(-len(enc) // d.world)
+        mine = range(d.rank * per, min(len(enc), (d.rank + 1) * per))
         seqs: list[npt.NDArray[Any]] = []
-        for k in range(len(enc)):
+        for k in mine:
             p, c, r = enc.pair(k)
             seqs += [np.concatenate([p, c]), np.concatenate([p, r])]
         rm = AutoModelForSequenceClassification.from_pretrained(
             str(folder), local_files_only=True
         ).to(dev)
         rm.eval()
-        scores = score_sequences(rm, seqs, batch_size=batch_size)
+        scores = score_sequences(rm, seqs, batch_size=batch_size) if seqs else np.zeros(0)
+        if d.active:
+            parts = dist_mod.gather_json(d, [float(x) for x in scores], dev)
+            scores = np.array([x for part in parts for x in part], dtype=np.float64)
         cols_c.append(scores[0::2])
         cols_r.append(scores[1::2])
         del rm
@@ -236,8 +248,11 @@ def select_prefs(
     stats: str | Path | None = None,
     histogram: str | Path | None = None,
     batch_size: int = 8,
+    dist: Any = None,
 ) -> dict[str, Any]:
-    """Selects the pairs of ``data`` (see the module comment); returns the stats."""
+    """Selects the pairs of ``data`` (see the module comment); returns the stats. Under
+    torchrun (``dist``) the ranks share the reward-model scoring and rank 0 alone writes; the
+    other ranks return ``{}``."""
     records = _records(data)
     if not records:
         raise ValueError(f"{data}: no records")
@@ -251,8 +266,15 @@ def select_prefs(
         sc, sr = read_scores(scores, len(records))
     else:
         sc, sr = score_with_models(
-            data, models, template=template, cutoff_len=cutoff_len, batch_size=batch_size
+            data,
+            models,
+            template=template,
+            cutoff_len=cutoff_len,
+            batch_size=batch_size,
+            dist=dist,
         )
+        if dist is not None and not dist.main:
+            return {}
     if len(sc) != len(records):
         raise ValueError(f"{data}: {len(records)} records but {len(sc)} scored pairs")
     mu, sigma = strength(sc, sr)

@@ -107,6 +107,20 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _select_prefs(args: argparse.Namespace) -> int:
+    d = None
+    if args.reward_model and args.nproc > 1:  # scoring shared by torchrun ranks
+        from csft_train import require_torch
+
+        require_torch()
+        import torch
+
+        from csft_train import dist
+
+        launched = _torchrun(args)
+        if launched is not None:
+            return launched
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        d = dist.join(dist.local_device(device))
     from csft_train.prefs import select_prefs
 
     stats = select_prefs(
@@ -122,7 +136,14 @@ def _select_prefs(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         stats=args.stats or f"{args.output}.stats.json",
         histogram=args.histogram or f"{args.output}.strength.png",
+        dist=d,
     )
+    if d is not None:
+        from csft_train import dist
+
+        dist.close(d)
+        if not d.main:
+            return EXIT_OK
     print(
         f"{stats['pairs']} pairs, {stats['models']} reward model(s): "
         f"{stats['swapped']} swapped, {stats['dropped']} dropped, {stats['kept']} written "
@@ -146,7 +167,7 @@ def _nproc(p: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         help="processes on this node (one per GPU): runs the command under torchrun, "
-        "data-parallel per [dist] strategy (default 1: this process)",
+        "data-parallel (training: per [dist] strategy; default 1: this process)",
     )
 
 
@@ -181,6 +202,7 @@ def add_train_parsers(tr: Any) -> None:
         action="append",
         help="local AutoModelForSequenceClassification folder (repeat for each model)",
     )
+    _nproc(p)
     p.add_argument("--q-low", type=float, default=0.1, help="share to swap (weakest, default 0.1)")
     p.add_argument("--q-high", type=float, default=0.1, help="share to drop (strongest, 0.1)")
     p.add_argument("--template", default="intern2", help="chat template for reward models")
