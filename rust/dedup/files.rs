@@ -97,6 +97,18 @@ struct Outcome {
 
 /// The dedup text of a record: the chosen fields' values (strings as they are, other values as
 /// JSON), joined by newlines and cleaned of line-ending, control and whitespace noise.
+/// The dedup text of every record of a batch (see [`record_text`]), in parallel.
+pub(crate) fn record_texts(records: &[Record], fields: Option<&[String]>) -> Vec<String> {
+    records
+        .par_iter()
+        .map(|record| {
+            let mut text = String::new();
+            record_text(record, fields, &mut text);
+            text
+        })
+        .collect()
+}
+
 pub(crate) fn record_text(record: &Record, fields: Option<&[String]>, out: &mut String) {
     let start = out.len();
     let mut push = |v: &Value| {
@@ -290,15 +302,7 @@ pub fn dedup_files(
         let mut reader = RecordReader::open(&src.path, reader_opts.clone())?;
         let before = done;
         while let Some(batch) = reader.next_batch()? {
-            let texts: Vec<String> = batch
-                .records
-                .par_iter()
-                .map(|record| {
-                    let mut text = String::new();
-                    record_text(record, fields, &mut text);
-                    text
-                })
-                .collect();
+            let texts = record_texts(&batch.records, fields);
             for (text, origin) in texts.iter().zip(&batch.origins) {
                 arena.push(text);
                 sources.push(sid as u32);

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use super::cluster::UnionFind;
 use super::exact;
-use super::files::{record_text, SourceFile, TextArena};
+use super::files::{record_texts, SourceFile, TextArena};
 use super::lsh::{self, BandKeys};
 use super::minhash::jaccard_at_least;
 use super::verify::SetStore;
@@ -205,15 +205,7 @@ pub fn group_files(
         let mut first_of_id: FxHashMap<String, u32> = FxHashMap::default();
         let before = done;
         while let Some(batch) = reader.next_batch()? {
-            let texts: Vec<String> = batch
-                .records
-                .par_iter()
-                .map(|record| {
-                    let mut text = String::new();
-                    record_text(record, Some(fields), &mut text);
-                    text
-                })
-                .collect();
+            let texts = record_texts(&batch.records, Some(fields));
             for (text, record) in texts.iter().zip(&batch.records) {
                 let i = arena.push(text);
                 let id = id_field.and_then(|f| match record.get(f) {
