@@ -33,8 +33,10 @@ Methods that run under 20 s are run ``--repeat`` times (default 3) and the media
 Run: ``python benches/bench_dedup.py`` (100k records, all methods, about 2 minutes on 2 cores);
 ``python benches/bench_dedup.py --records 1000000 --peers-max 100000`` (peers run on the first
 100k records only, their records/s taken from that);
-``python benches/bench_dedup.py --memory-points 100000,300000,1000000`` (csft_data's peak RSS at
-each size, a linear fit and the 10M estimate; add ``--skip-main`` to run only that);
+``python benches/bench_dedup.py --memory-points 1000000,10000000 --memory-limit 2GB --skip-main
+--csft-only`` (csft_data at each size under a memory limit: the engine it chose, in memory or out
+of core, seconds, records/s, peak RSS and recall per J bin; ``--compare-engines`` runs both
+engines at each size too and checks that they write the same bytes);
 ``--csft-only`` leaves the peers out.
 """
 
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -246,6 +249,8 @@ def child_csft(cfg: dict[str, Any]) -> dict[str, Any]:
         bands=cfg.get("bands"),
         rows=cfg.get("rows"),
         clusters=cfg["clusters"],
+        memory_limit=cfg.get("memory_limit"),
+        tmp_dir=cfg.get("tmp_dir"),
     )
     dt = time.perf_counter() - t
     src, scope = stats["sources"][0], stats["cross_source_scope"]
@@ -254,6 +259,7 @@ def child_csft(cfg: dict[str, Any]) -> dict[str, Any]:
         "records": src["records"],
         "kept": src["kept"],
         "banding": f"{scope['bands']}x{scope['rows']}",
+        "out_of_core": stats["out_of_core"],
     }
 
 
@@ -342,20 +348,29 @@ def evaluate(
     texts: list[str], pairs: list[tuple[int, int, str]], removed: dict[int, int], limit: int
 ) -> dict[str, Any]:
     """Recall over the planted pairs inside the first ``limit`` records; precision over all
-    removed records (true Jaccard with the record each was removed for)."""
+    removed records (true Jaccard with the record each was removed for).
+
+    A pair is *found* when its later record is removed (keep-first removes it for the earlier
+    one or another match) and *resolved* when not both of its records are kept: a pair whose
+    earlier record was itself removed for a third record, which the later one is not similar
+    to, is resolved but not found (the later one must stay to represent it)."""
     hit = {"near": 0, "exact": 0}
     total = {"near": 0, "exact": 0}
-    bins: dict[str, list[int]] = {}  # "0.80" -> [found, planted]
+    resolved = 0
+    bins: dict[str, list[int]] = {}  # "0.80" -> [found, planted, resolved]
     for a, b, kind in pairs:
         if a < limit and b < limit:
             total[kind] += 1
             found = max(a, b) in removed
+            either = found or min(a, b) in removed
             hit[kind] += found
+            resolved += either
             if kind == "near":
                 k = int((jaccard(texts[a], texts[b]) - THRESHOLD) / BIN + 1e-9)
-                cell = bins.setdefault(f"{THRESHOLD + BIN * k:.2f}", [0, 0])
+                cell = bins.setdefault(f"{THRESHOLD + BIN * k:.2f}", [0, 0, 0])
                 cell[0] += found
                 cell[1] += 1
+                cell[2] += either
     good = sum(jaccard(texts[r], texts[m]) >= THRESHOLD for r, m in removed.items())
     n_pairs = total["near"] + total["exact"]
     return {
@@ -366,6 +381,8 @@ def evaluate(
         "recall_exact": hit["exact"] / total["exact"] if total["exact"] else float("nan"),
         "precision": good / len(removed) if removed else float("nan"),
         "recall_bins": {k: bins[k][0] / bins[k][1] for k in sorted(bins)},
+        "resolved": resolved / n_pairs if n_pairs else float("nan"),
+        "resolved_bins": {k: bins[k][2] / bins[k][1] for k in sorted(bins)},
         "bin_pairs": {k: bins[k][1] for k in sorted(bins)},
     }
 
@@ -527,35 +544,77 @@ def main_bench(args: argparse.Namespace, base: list[str], work: Path) -> None:
         print(f"speed ratio {csft_name}: " + ", ".join(parts))
 
 
+def sha256_of(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        with p.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
 def memory_points(args: argparse.Namespace, base: list[str], work: Path) -> None:
+    """csft_data at each size: seconds, records/s, peak RSS, which engine the memory limit chose
+    (in memory or out of core) and recall per J bin; with ``--compare-engines``, the other engine
+    too, and whether both wrote the same bytes (kept records and clusters)."""
     sizes = [int(s) for s in args.memory_points.split(",") if s.strip()]
-    print("\ncsft_data peak RSS by corpus size (verify=True, scope=cross-source):")
-    print(f"{'records':>10} {'JSONL MB':>9} {'seconds':>8} {'records/s':>10} {'peak RSS':>10}")
+    limit = args.memory_limit
+    print(
+        f"\ncsft_data by corpus size (verify=True, scope=cross-source, memory limit "
+        f"{limit or 'auto: half the available memory'}):"
+    )
+    print(
+        f"{'records':>10} {'JSONL MB':>9} {'engine':>11} {'seconds':>8} {'records/s':>10} "
+        f"{'peak RSS':>10} {'output sha256':>17}"
+    )
     points: list[tuple[int, float]] = []
     for n in sizes:
         corpus = work / f"corpus_{n}.jsonl"
-        if not corpus.exists():
-            texts, _ = build_corpus(n, base, args.seed)
-            write_jsonl(corpus, texts)
-            del texts
-        out, clusters = work / "mem.out", work / "mem.clusters"
-        res = run_child(
-            {
-                "method": "csft",
-                "verify": True,
-                "input": str(corpus),
-                "output": str(out),
-                "clusters": str(clusters),
-            }
-        )
-        out.unlink(missing_ok=True)
-        clusters.unlink(missing_ok=True)
-        points.append((n, res["rss_mb"]))
-        print(
-            f"{n:>10,} {corpus.stat().st_size / 1e6:>9.1f} {res['seconds']:>8.2f} "
-            f"{n / res['seconds']:>10,.0f} {res['rss_mb']:>7.0f} MB",
-            flush=True,
-        )
+        texts, pairs = build_corpus(n, base, args.seed)
+        write_jsonl(corpus, texts)
+        engines = [("auto", limit)]
+        if args.compare_engines:
+            engines += [("in-memory", str(1 << 50)), ("out-of-core", "0")]
+        digests = set()
+        for name, mem in engines:
+            out, clusters = work / "mem.out", work / "mem.clusters"
+            res = run_child(
+                {
+                    "method": "csft",
+                    "verify": True,
+                    "input": str(corpus),
+                    "output": str(out),
+                    "clusters": str(clusters),
+                    "memory_limit": mem,
+                    "tmp_dir": str(work),
+                }
+            )
+            digest = sha256_of(out, clusters)
+            digests.add(digest)
+            engine = "out-of-core" if res["out_of_core"] else "in-memory"
+            label = engine if name == "auto" else f"{engine}!"
+            print(
+                f"{n:>10,} {corpus.stat().st_size / 1e6:>9.1f} {label:>11} {res['seconds']:>8.2f} "
+                f"{n / res['seconds']:>10,.0f} {res['rss_mb']:>7.0f} MB {digest:>17}",
+                flush=True,
+            )
+            if name == "auto":
+                points.append((n, res["rss_mb"]))
+                q = evaluate(texts, pairs, csft_matches(clusters), n)
+                bins = " ".join(f"{k}:{v:.4f}" for k, v in q["recall_bins"].items())
+                solved = " ".join(f"{k}:{v:.4f}" for k, v in q["resolved_bins"].items())
+                print(
+                    f"{'':>10} recall {q['recall']:.4f} (near {q['recall_near']:.4f}, exact "
+                    f"{q['recall_exact']:.4f}), precision {q['precision']:.4f}; per J bin {bins}\n"
+                    f"{'':>10} resolved (not both kept) {q['resolved']:.4f}; per J bin {solved}",
+                    flush=True,
+                )
+            out.unlink(missing_ok=True)
+            clusters.unlink(missing_ok=True)
+        if args.compare_engines:
+            print(f"{'':>10} engines agree byte for byte: {'yes' if len(digests) == 1 else 'NO'}")
+        del texts, pairs
+        corpus.unlink()
     if len(points) >= 2:
         xs = [p[0] / 1e6 for p in points]
         ys = [p[1] for p in points]
@@ -564,18 +623,20 @@ def memory_points(args: argparse.Namespace, base: list[str], work: Path) -> None
             (x - mx) ** 2 for x in xs
         )
         icpt = my - slope * mx
-        worst = max(abs(y - (icpt + slope * x)) for x, y in zip(xs, ys, strict=True))
-        print(
-            f"linear fit: {slope:.0f} MB per 1M records + {icpt:.0f} MB "
-            f"(largest residual {worst:.0f} MB); 10M records ≈ {icpt + slope * 10:,.0f} MB"
-        )
+        print(f"peak RSS, linear fit: {slope:.0f} MB per 1M records + {icpt:.0f} MB")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--peers-max", type=int, default=100_000)
-    ap.add_argument("--memory-points", default="", help="e.g. 100000,300000,1000000")
+    ap.add_argument("--memory-points", default="", help="e.g. 1000000,3000000,10000000")
+    ap.add_argument("--memory-limit", help="csft_data's memory_limit at the memory points (2GB)")
+    ap.add_argument(
+        "--compare-engines",
+        action="store_true",
+        help="at each memory point, run in memory and out of core too and compare the outputs",
+    )
     ap.add_argument("--skip-main", action="store_true", help="only the memory points")
     ap.add_argument("--no-datasketch", action="store_true", help="leave out the slowest peer")
     ap.add_argument("--csft-only", action="store_true", help="leave out every peer")

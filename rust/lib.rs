@@ -12,6 +12,7 @@ pub mod normalize;
 pub mod opencc;
 pub mod record;
 pub mod rouge;
+pub mod sys;
 
 #[cfg(feature = "python")]
 mod python;

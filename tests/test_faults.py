@@ -442,6 +442,12 @@ def plant_temps(folder: Path, dead: int) -> tuple[list[Path], list[Path]]:
     link = folder / f".link.jsonl.tmp-{dead}"
     link.symlink_to(keep[0])
     keep += [d, link]
+    # an out-of-core dedup's temporary folder (rust/dedup/spill.rs), of a dead and a live run
+    for pid, into in ((dead, stale), (os.getpid(), keep)):
+        spill = folder / f".csft-dedup-Xy12ab.tmp-{pid}"
+        spill.mkdir()
+        (spill / "band-000.bin").write_bytes(b"\0" * 8)
+        into.append(spill)
     return stale, keep
 
 

@@ -225,6 +225,8 @@ def dedup_files(
     progress: Callable[[str, int, int], None] | None = None,
     source_rank: list[int] | None = None,
     sketch: str = "oph",
+    memory_limit: int | None = None,
+    tmp_dir: PathLike[str] | str | None = None,
 ) -> dict[str, Any]: ...
 
 @final

@@ -8,6 +8,7 @@ Everything runs in the Rust core with the GIL released. Same texts and seed → 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -123,6 +124,21 @@ def _source_names(paths: Sequence[Path]) -> list[str]:
     return names
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d*)?)\s*([KMGT]?)(I?B)?", re.IGNORECASE)
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from an int or a size such as ``"2GB"``, ``"512M"``, ``"1.5G"`` or ``"2GiB"``."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    m = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if m is None:
+        raise _core.ConfigError(f"not a size: {value!r} (e.g. 2GB, 512MB, 1500000000)")
+    power = " KMGT".index(m[2].upper() or " ")
+    base = 1024 if (m[3] or "").upper() == "IB" else 1000
+    return int(float(m[1]) * base**power)
+
+
 def dedup_files(
     inputs: Sequence[str | Path],
     output: str | Path | None,
@@ -148,6 +164,8 @@ def dedup_files(
     batch_size: int = 4096,
     progress: bool = False,
     sketch: str = "oph",
+    memory_limit: int | str | None = None,
+    tmp_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Exact + MinHash-LSH near-duplicate removal over files, each file one source.
 
@@ -167,6 +185,13 @@ def dedup_files(
     (by source: ``priority`` lists source names, i.e. file stems, most preferred first; unlisted
     sources follow in input order). Returns the stats: per source
     ``records = kept + exact + near + rejected``.
+
+    ``memory_limit`` (bytes, or a size such as ``"2GB"``; default half the memory available):
+    a run whose in-memory peak, estimated from the input size, would pass it goes out of core
+    (the dedup texts and band keys in temporary files under ``tmp_dir``, default the output's
+    folder; memory then stays about 100 bytes a record) with the same result; ``0`` always
+    does. A run whose temporary files would not fit on that disk is refused before it starts.
+    The stats say which way it ran (``out_of_core``, ``spilled_bytes``).
     """
     paths = [Path(p) for p in inputs]
     if not paths:
@@ -213,6 +238,8 @@ def dedup_files(
         "on_error": on_error,
         "batch_size": batch_size,
         "progress": report if progress else None,
+        "memory_limit": parse_size(memory_limit) if memory_limit is not None else None,
+        "tmp_dir": tmp_dir,
         "source_rank": rank,
         "sketch": sketch,
     }

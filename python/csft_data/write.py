@@ -12,13 +12,15 @@ output that is (or resolves to) one of the inputs, or another output, before any
 written; :func:`remove_stale_temps` clears the output folders of the temporary files that runs
 killed before they could clean up (``kill -9``, a power cut) left behind. Temporary files are
 named ``.NAME.tmp-PID`` (the Rust writers) or ``.NAME.tmp-PID.jsonl`` / ``.NAME.tmp-PID.part``
-(this module), ``PID`` being the writing process: a file whose process is gone is stale.
+(this module), ``PID`` being the writing process: a file whose process is gone is stale; so is
+an out-of-core dedup's temporary folder, ``.csft-dedup-RANDOM.tmp-PID``.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +40,8 @@ def output_format(path: str | Path) -> OutputFormat:
 
 #: A temporary file of a csft-data writer: ``.NAME.tmp-PID``, optionally ``.jsonl``/``.part``.
 TEMP_NAME = re.compile(r"\.(?P<name>.+)\.tmp-(?P<pid>[1-9][0-9]{0,9})(?:\.jsonl|\.part)?")
+#: The temporary folder of an out-of-core dedup (``rust/dedup/spill.rs``).
+TEMP_FOLDER = re.compile(r"\.csft-dedup-[A-Za-z0-9]+\.tmp-(?P<pid>[1-9][0-9]{0,9})")
 
 #: A labelled path of a command line: (what it is, e.g. ``-o/--output``, the path as given).
 PathArg = tuple[str, str | Path | None]
@@ -115,8 +119,9 @@ def pid_alive(pid: int) -> bool:
 
 def remove_stale_temps(folder: str | Path) -> list[Path]:
     """Removes, from ``folder`` (not its subfolders), the temporary files of csft-data writers
-    (see :data:`TEMP_NAME`) whose process is gone; returns them. Files of live processes,
-    anything else (other names, folders, links) and a missing folder are left alone."""
+    (see :data:`TEMP_NAME`) and the temporary folders of out-of-core dedups
+    (:data:`TEMP_FOLDER`) whose process is gone; returns them. Those of live processes,
+    anything else (other names, other folders, links) and a missing folder are left alone."""
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
@@ -124,10 +129,19 @@ def remove_stale_temps(folder: str | Path) -> list[Path]:
     removed = []
     for entry in entries:
         m = TEMP_NAME.fullmatch(entry.name)
-        if m is None or not entry.is_file(follow_symlinks=False) or pid_alive(int(m["pid"])):
+        folder_m = TEMP_FOLDER.fullmatch(entry.name)
+        is_dir = folder_m is not None and entry.is_dir(follow_symlinks=False)
+        if is_dir:
+            m = folder_m
+        elif m is None or not entry.is_file(follow_symlinks=False):
+            continue
+        if m is None or pid_alive(int(m["pid"])):
             continue
         try:
-            Path(entry.path).unlink()
+            if is_dir:
+                shutil.rmtree(entry.path)
+            else:
+                Path(entry.path).unlink()
         except OSError:
             continue  # removed meanwhile, or not ours to remove: the run goes on without it
         removed.append(Path(entry.path))

@@ -9,6 +9,8 @@
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_128;
 
+use crate::error::Result;
+
 /// The 128-bit hash of a key.
 pub fn key_hash(key: &str) -> u128 {
     xxh3_128(key.as_bytes())
@@ -36,6 +38,19 @@ pub fn exact_duplicates_among(
     labels: Option<&[u32]>,
 ) -> Vec<Option<u32>> {
     assert_eq!(keys.len(), hashes.len(), "one hash per key");
+    let same = |a: u32, b: u32| Ok(keys[a as usize] == keys[b as usize]);
+    exact_duplicates_by(hashes, subset, labels, same).expect("in-memory keys cannot fail")
+}
+
+/// [`exact_duplicates_among`] with the key comparison supplied: `same(a, b)` says whether records
+/// `a` and `b` have equal keys (asked only inside runs of equal hashes, so it may read the keys
+/// from disk).
+pub fn exact_duplicates_by(
+    hashes: &[u128],
+    subset: &[u32],
+    labels: Option<&[u32]>,
+    mut same: impl FnMut(u32, u32) -> Result<bool>,
+) -> Result<Vec<Option<u32>>> {
     // (label, hash, position in subset)
     let mut order: Vec<(u32, u128, u32)> = subset
         .par_iter()
@@ -56,14 +71,20 @@ pub fn exact_duplicates_among(
         let mut firsts: Vec<u32> = Vec::with_capacity(1);
         for &(_, _, k) in run {
             let i = subset[k as usize];
-            let key = keys[i as usize];
-            match firsts.iter().find(|&&f| keys[f as usize] == key) {
-                Some(&f) => out[k as usize] = Some(f),
+            let mut found = None;
+            for &f in &firsts {
+                if same(f, i)? {
+                    found = Some(f);
+                    break;
+                }
+            }
+            match found {
+                Some(f) => out[k as usize] = Some(f),
                 None => firsts.push(i),
             }
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //! Deterministic: the groups depend only on the pairs found, which depend only on the texts
 //! and the parameters, never on the thread count; ids are numbered by lowest member.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -27,7 +28,7 @@ use super::exact;
 use super::files::{record_texts, SourceFile, TextArena};
 use super::lsh::{self, BandKeys};
 use super::minhash::jaccard_at_least;
-use super::verify::SetStore;
+use super::verify::{involved, RowStore, Rows};
 use super::{DedupConfig, TextKind};
 use crate::error::{Error, Progress, Result};
 use crate::io::{OnError, ReaderOptions, RecordReader};
@@ -139,22 +140,24 @@ pub fn near_duplicate_groups(
     }
 
     let buckets = lsh::buckets(&keys, Some(&reps), None);
-    let mut members: Vec<u32> = buckets.iter().flatten().copied().collect();
-    members.par_sort_unstable();
-    members.dedup();
-    let sets = SetStore::build(texts, &members, &cfg.shingle_params());
+    let members = involved(&buckets);
+    let params = cfg.shingle_params();
+    let borrowed = |ids: &[u32]| {
+        Ok(ids
+            .iter()
+            .map(|&i| Cow::Borrowed(texts[i as usize]))
+            .collect())
+    };
+    let sets = RowStore::build(borrowed, None, members, Rows::Sets(&params))?;
     let threshold = cfg.threshold;
     let per_bucket: Vec<(Vec<(u32, u32)>, u64)> = (0..buckets.len())
         .into_par_iter()
         .map(|b| {
             let bucket = buckets.get(b);
             // Each member's set looked up once per bucket, not once per pair.
-            let local: Vec<&[u32]> = bucket
-                .iter()
-                .map(|i| sets.get(members.binary_search(i).expect("member of a bucket")))
-                .collect();
+            let local = sets.gather(bucket).expect("rows held in memory");
             let (edges, checks) = link_bucket(bucket.len(), |x, y| {
-                jaccard_at_least(local[x], local[y], threshold)
+                jaccard_at_least(&local[x], &local[y], threshold)
             });
             let edges = edges
                 .into_iter()

@@ -410,39 +410,89 @@ pub fn buckets(keys: &BandKeys, subset: Option<&[u32]>, labels: Option<&[u32]>) 
         .copied()
         .filter(|&i| keys.is_indexable(i as usize))
         .collect();
-    let mut groups: Vec<Vec<u32>> = (0..keys.bands())
-        .into_par_iter()
-        .flat_map_iter(|band| {
-            let mut keyed: Vec<(u32, u64, u32)> = members
-                .iter()
-                .map(|&i| {
-                    let label = labels.map_or(0, |l| l[i as usize]);
-                    (label, keys.row(i as usize)[band], i)
-                })
-                .collect();
+    let column = |band| Ok(BandColumn::Strided { keys, band });
+    buckets_by_band(keys.bands(), &members, labels, true, column).expect("in-memory band keys")
+}
+
+/// One band's key of every record: a column of a [`BandKeys`] matrix, or a column read on its
+/// own (out-of-core runs keep one file per band).
+pub enum BandColumn<'a> {
+    Strided { keys: &'a BandKeys, band: usize },
+    Owned(Vec<u64>),
+}
+
+impl BandColumn<'_> {
+    pub fn get(&self, i: usize) -> u64 {
+        match self {
+            Self::Strided { keys, band } => keys.row(i)[*band],
+            Self::Owned(v) => v[i],
+        }
+    }
+}
+
+/// Buckets of `members` (indexable, ascending) over `bands` band columns, grouped by band key
+/// and label. `parallel`: bands side by side (memory grows with the thread count) or one at a
+/// time, each sorted in parallel (memory of one band: the out-of-core path).
+pub fn buckets_by_band<'a>(
+    bands: usize,
+    members: &[u32],
+    labels: Option<&[u32]>,
+    parallel: bool,
+    column: impl Fn(usize) -> Result<BandColumn<'a>> + Sync,
+) -> Result<Buckets> {
+    let one_band = |band: usize| -> Result<(Vec<u32>, Vec<usize>)> {
+        let col = column(band)?;
+        let mut keyed: Vec<(u32, u64, u32)> = members
+            .iter()
+            .map(|&i| (labels.map_or(0, |l| l[i as usize]), col.get(i as usize), i))
+            .collect();
+        drop(col);
+        if parallel {
             keyed.sort_unstable();
-            let mut out = Vec::new();
-            for run in keyed.chunk_by(|x, y| x.0 == y.0 && x.1 == y.1) {
-                if run.len() > 1 {
-                    out.push(run.iter().map(|x| x.2).collect::<Vec<u32>>());
-                }
+        } else {
+            keyed.par_sort_unstable();
+        }
+        let (mut flat, mut ends) = (Vec::new(), Vec::new());
+        for run in keyed.chunk_by(|x, y| x.0 == y.0 && x.1 == y.1) {
+            if run.len() > 1 {
+                flat.extend(run.iter().map(|x| x.2));
+                ends.push(flat.len());
             }
-            out
+        }
+        Ok((flat, ends))
+    };
+    let per_band: Vec<(Vec<u32>, Vec<usize>)> = if parallel {
+        (0..bands)
+            .into_par_iter()
+            .map(one_band)
+            .collect::<Result<_>>()?
+    } else {
+        (0..bands).map(one_band).collect::<Result<_>>()?
+    };
+    let mut groups: Vec<&[u32]> = per_band
+        .iter()
+        .flat_map(|(flat, ends)| {
+            let mut start = 0;
+            ends.iter().map(move |&end| {
+                let g = &flat[start..end];
+                start = end;
+                g
+            })
         })
         .collect();
     groups.par_sort_unstable();
     groups.dedup();
     let mut offsets = Vec::with_capacity(groups.len() + 1);
     offsets.push(0);
-    let mut flat = Vec::with_capacity(groups.iter().map(Vec::len).sum());
+    let mut flat = Vec::with_capacity(groups.iter().map(|g| g.len()).sum());
     for g in &groups {
         flat.extend_from_slice(g);
         offsets.push(flat.len());
     }
-    Buckets {
+    Ok(Buckets {
         offsets,
         members: flat,
-    }
+    })
 }
 
 /// Candidate pairs of all indexable texts of `sigs`.

@@ -415,17 +415,24 @@ pub fn jaccard<T: Ord>(a: &[T], b: &[T]) -> f64 {
     inter as f64 / (a.len() + b.len() - inter) as f64
 }
 
+/// Whether sets of these sizes can have a Jaccard similarity of at least `t` (the smaller one
+/// wholly inside the larger); when it is not, [`jaccard_at_least`] is false.
+pub fn sizes_may_reach(a: usize, b: usize, t: f64) -> bool {
+    let shortest = a.min(b);
+    shortest > 0 && shortest as f64 / (a + b - shortest) as f64 >= t
+}
+
 /// Whether the Jaccard similarity of two sorted, deduplicated sets is at least `t`, as
 /// `jaccard(a, b) >= t` decides it, stopping as soon as the overlap still possible falls short
 /// (and at once when the sizes alone rule it out).
 pub fn jaccard_at_least(a: &[u32], b: &[u32], t: f64) -> bool {
+    if !sizes_may_reach(a.len(), b.len(), t) {
+        return false;
+    }
     let total = a.len() + b.len();
     let reaches = |overlap: usize| overlap as f64 / (total - overlap) as f64 >= t;
     // The least overlap that reaches `t` (the formula is increasing in the overlap).
     let shortest = a.len().min(b.len());
-    if shortest == 0 || !reaches(shortest) {
-        return false;
-    }
     let mut need = ((t * total as f64 / (1.0 + t)).floor() as usize).min(shortest);
     while need > 0 && reaches(need - 1) {
         need -= 1;

@@ -19,6 +19,7 @@
 //! whereas verification (on by default) removes false positives cheaply.
 
 pub mod cluster;
+pub mod corpus;
 pub mod exact;
 pub mod files;
 pub mod groups;
@@ -26,15 +27,16 @@ pub mod lsh;
 pub mod minhash;
 pub mod oph;
 pub mod shingle;
+pub mod spill;
 mod verify;
 
 #[cfg(test)]
 mod tests;
 
-use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 pub use cluster::{KeepPolicy, Preference, UnionFind};
+pub use corpus::{Corpus, MemoryCorpus};
 pub use exact::exact_duplicates;
 pub use lsh::{optimal_params, BandKeys, Buckets, PairMode};
 pub use minhash::{estimate_jaccard, jaccard, signatures, MinHashParams, Signatures};
@@ -262,14 +264,24 @@ pub fn near_duplicates(texts: &[&str], cfg: &DedupConfig) -> Result<DedupResult>
 
 /// Exact, then near-duplicate dedup of `texts` in one scope.
 pub fn dedup(texts: &[&str], inputs: &DedupInputs<'_>, cfg: &DedupConfig) -> Result<DedupResult> {
-    let prep = Prepared::new(texts, inputs, cfg)?;
-    let all: Vec<u32> = (0..texts.len() as u32).collect();
+    dedup_corpus(&memory_corpus(texts, inputs, cfg)?, inputs.priority, cfg)
+}
+
+/// [`dedup()`] of a corpus wherever it lives (see [`corpus`]).
+pub fn dedup_corpus(
+    corpus: &impl Corpus,
+    priority: Option<&[u32]>,
+    cfg: &DedupConfig,
+) -> Result<DedupResult> {
+    let n = corpus.len();
+    let prep = Prepared::new(corpus, priority, cfg)?;
+    let all: Vec<u32> = (0..n as u32).collect();
     let (dups, stats) = prep.run_scope(&all, None)?;
-    let mut duplicate_of = vec![None; texts.len()];
+    let mut duplicate_of = vec![None; n];
     for (i, d) in dups {
         duplicate_of[i as usize] = Some(d);
     }
-    let keeper: Vec<u32> = (0..texts.len())
+    let keeper: Vec<u32> = (0..n)
         .map(|i| duplicate_of[i].map_or(i as u32, |d: Duplicate| d.of))
         .collect();
     let (cluster, cluster_sizes) = cluster_ids(&keeper);
@@ -277,7 +289,7 @@ pub fn dedup(texts: &[&str], inputs: &DedupInputs<'_>, cfg: &DedupConfig) -> Res
         duplicate_of,
         cluster,
         cluster_sizes,
-        kinds: prep.keys.kinds().to_vec(),
+        kinds: corpus.kinds().to_vec(),
         stats,
     })
 }
@@ -290,15 +302,27 @@ pub fn dedup_two_scope(
     inputs: &DedupInputs<'_>,
     cfg: &DedupConfig,
 ) -> Result<TwoScopeResult> {
-    if sources.len() != texts.len() {
+    let corpus = memory_corpus(texts, inputs, cfg)?;
+    dedup_scopes(&corpus, sources, inputs.priority, cfg, true)
+}
+
+/// [`dedup_two_scope`] of a corpus wherever it lives (see [`corpus`]); without `cross`, the
+/// first scope alone (per source).
+pub fn dedup_scopes(
+    corpus: &impl Corpus,
+    sources: &[u32],
+    priority: Option<&[u32]>,
+    cfg: &DedupConfig,
+    cross: bool,
+) -> Result<TwoScopeResult> {
+    let n = corpus.len();
+    if sources.len() != n {
         return Err(Error::config(format!(
-            "{} sources for {} texts",
-            sources.len(),
-            texts.len()
+            "{} sources for {n} texts",
+            sources.len()
         )));
     }
-    let n = texts.len();
-    let prep = Prepared::new(texts, inputs, cfg)?;
+    let prep = Prepared::new(corpus, priority, cfg)?;
     let all: Vec<u32> = (0..n as u32).collect();
     let (within_dups, within) = prep.run_scope(&all, Some(sources))?;
     let mut duplicate_of = vec![None; n];
@@ -307,15 +331,19 @@ pub fn dedup_two_scope(
         duplicate_of[i as usize] = Some(d);
         scope[i as usize] = Some(Scope::Within);
     }
-    let survivors: Vec<u32> = all
-        .iter()
-        .copied()
-        .filter(|&i| duplicate_of[i as usize].is_none())
-        .collect();
-    let (cross_dups, cross) = prep.run_scope(&survivors, None)?;
-    for (i, d) in cross_dups {
-        duplicate_of[i as usize] = Some(d);
-        scope[i as usize] = Some(Scope::Cross);
+    let mut cross_stats = DedupStats::default();
+    if cross {
+        let survivors: Vec<u32> = all
+            .iter()
+            .copied()
+            .filter(|&i| duplicate_of[i as usize].is_none())
+            .collect();
+        let (cross_dups, stats) = prep.run_scope(&survivors, None)?;
+        for (i, d) in cross_dups {
+            duplicate_of[i as usize] = Some(d);
+            scope[i as usize] = Some(Scope::Cross);
+        }
+        cross_stats = stats;
     }
     // A scope-1 keeper is either kept or a scope-2 duplicate of a kept record: two hops at most.
     let step = |i: u32| duplicate_of[i as usize].map_or(i, |d: Duplicate| d.of);
@@ -327,9 +355,9 @@ pub fn dedup_two_scope(
         final_keeper,
         cluster,
         cluster_sizes,
-        kinds: prep.keys.kinds().to_vec(),
+        kinds: corpus.kinds().to_vec(),
         within,
-        cross,
+        cross: cross_stats,
     })
 }
 
@@ -351,58 +379,76 @@ fn cluster_ids(keeper: &[u32]) -> (Vec<u32>, Vec<u32>) {
     (ids, sizes)
 }
 
-/// What every scope of a run shares: exact keys and their hashes, band keys, lengths. The
-/// signatures themselves are not kept (see [`BandKeys::compute`]).
-struct Prepared<'a> {
-    texts: &'a [&'a str],
-    exact_keys: &'a [&'a str],
-    key_hashes: Vec<u128>,
-    keys: BandKeys,
-    lengths: Option<Vec<u32>>,
+/// What every scope of a run shares: the corpus (exact-key hashes, band keys, texts on demand),
+/// priority ranks and the parameters.
+struct Prepared<'a, C: Corpus> {
+    corpus: &'a C,
     ranks: Option<&'a [u32]>,
     cfg: DedupConfig,
     bands: usize,
     rows: usize,
 }
 
-impl<'a> Prepared<'a> {
-    fn new(texts: &'a [&'a str], inputs: &DedupInputs<'a>, cfg: &DedupConfig) -> Result<Self> {
-        let (bands, rows) = cfg.validate()?;
-        let n = texts.len();
-        if n >= u32::MAX as usize {
-            return Err(Error::config("at most 2^32 - 2 texts per dedup run"));
-        }
-        let exact_keys = inputs.exact_keys.unwrap_or(texts);
-        if exact_keys.len() != n {
+/// Checks a run's inputs against its config; returns the (bands, rows) to use.
+fn check_inputs(n: usize, priority: Option<&[u32]>, cfg: &DedupConfig) -> Result<(usize, usize)> {
+    let (bands, rows) = cfg.validate()?;
+    if n >= u32::MAX as usize {
+        return Err(Error::config("at most 2^32 - 2 texts per dedup run"));
+    }
+    if let Some(p) = priority {
+        if p.len() != n {
             return Err(Error::config(format!(
-                "{} exact keys for {n} texts",
-                exact_keys.len()
+                "{} priorities for {n} texts",
+                p.len()
             )));
         }
-        if let Some(p) = inputs.priority {
-            if p.len() != n {
-                return Err(Error::config(format!(
-                    "{} priorities for {n} texts",
-                    p.len()
-                )));
-            }
+    }
+    if cfg.keep == KeepPolicy::Priority && priority.is_none() {
+        return Err(Error::config("keep policy 'priority' needs priority ranks"));
+    }
+    Ok((bands, rows))
+}
+
+/// The in-memory corpus of `texts` for `cfg` (priority ranks are checked by the run).
+pub(crate) fn memory_corpus<'a>(
+    texts: &'a [&'a str],
+    inputs: &DedupInputs<'a>,
+    cfg: &DedupConfig,
+) -> Result<MemoryCorpus<'a>> {
+    let (bands, rows) = check_inputs(
+        texts.len(),
+        None,
+        &DedupConfig {
+            keep: KeepPolicy::First,
+            ..*cfg
+        },
+    )?;
+    if let Some(keys) = inputs.exact_keys {
+        if keys.len() != texts.len() {
+            return Err(Error::config(format!(
+                "{} exact keys for {} texts",
+                keys.len(),
+                texts.len()
+            )));
         }
-        if cfg.keep == KeepPolicy::Priority && inputs.priority.is_none() {
-            return Err(Error::config("keep policy 'priority' needs priority ranks"));
-        }
-        let lengths = (cfg.keep == KeepPolicy::Longest).then(|| {
-            texts
-                .par_iter()
-                .map(|t| t.chars().count().min(u32::MAX as usize) as u32)
-                .collect()
-        });
+    }
+    let with_lengths = cfg.keep == KeepPolicy::Longest;
+    MemoryCorpus::new(
+        texts,
+        inputs.exact_keys,
+        &cfg.minhash_params(),
+        bands,
+        rows,
+        with_lengths,
+    )
+}
+
+impl<'a, C: Corpus> Prepared<'a, C> {
+    fn new(corpus: &'a C, priority: Option<&'a [u32]>, cfg: &DedupConfig) -> Result<Self> {
+        let (bands, rows) = check_inputs(corpus.len(), priority, cfg)?;
         Ok(Self {
-            texts,
-            exact_keys,
-            key_hashes: exact::key_hashes(exact_keys),
-            keys: BandKeys::compute(texts, &cfg.minhash_params(), bands, rows)?,
-            lengths,
-            ranks: inputs.priority,
+            corpus,
+            ranks: priority,
             cfg: *cfg,
             bands,
             rows,
@@ -416,7 +462,8 @@ impl<'a> Prepared<'a> {
         active: &[u32],
         labels: Option<&[u32]>,
     ) -> Result<(Vec<(u32, Duplicate)>, DedupStats)> {
-        let pref = Preference::new(self.cfg.keep, self.lengths.as_deref(), self.ranks)?;
+        let pref = Preference::new(self.cfg.keep, self.corpus.lengths(), self.ranks)?;
+        let kinds = self.corpus.kinds();
         let mut stats = DedupStats {
             records: active.len(),
             bands: self.bands,
@@ -424,7 +471,7 @@ impl<'a> Prepared<'a> {
             ..DedupStats::default()
         };
         for &i in active {
-            match self.keys.kind(i as usize) {
+            match kinds[i as usize] {
                 TextKind::Short => stats.short += 1,
                 TextKind::Empty => stats.empty += 1,
                 TextKind::Normal => {}
@@ -433,12 +480,15 @@ impl<'a> Prepared<'a> {
 
         // 1. Exact groups, each represented by its preferred member.
         let firsts =
-            exact::exact_duplicates_among(self.exact_keys, &self.key_hashes, active, labels);
+            exact::exact_duplicates_by(self.corpus.key_hashes(), active, labels, |a, b| {
+                self.corpus.same_key(a, b)
+            })?;
         let mut grouped: Vec<(u32, u32)> = active
             .iter()
             .zip(&firsts)
             .map(|(&i, f)| (f.unwrap_or(i), i))
             .collect();
+        drop(firsts);
         grouped.sort_unstable();
         let mut reps = Vec::new();
         let mut exact_members = Vec::new(); // (member, its group's representative)
@@ -448,28 +498,35 @@ impl<'a> Prepared<'a> {
             reps.push(rep);
             exact_members.extend(members.iter().filter(|&&m| m != rep).map(|&m| (m, rep)));
         }
+        drop(grouped);
         reps.sort_unstable();
 
         // 2-3. Near-duplicates among the representatives.
-        let buckets = lsh::buckets(&self.keys, Some(&reps), labels);
+        reps.retain(|&i| kinds[i as usize] == TextKind::Normal);
+        let buckets = lsh::buckets_by_band(
+            self.bands,
+            &reps,
+            labels,
+            self.corpus.parallel_bands(),
+            |band| self.corpus.band_column(band),
+        )?;
+        drop(reps);
         stats.buckets = buckets.len();
-        let (links, link_stats) = if self.cfg.verify {
-            verify::link_verified(
-                self.texts,
-                &buckets,
-                &self.cfg.shingle_params(),
-                self.cfg.threshold,
-                &pref,
-            )
+        let (shingle, minhash) = (self.cfg.shingle_params(), self.cfg.minhash_params());
+        let rows = if self.cfg.verify {
+            verify::Rows::Sets(&shingle)
         } else {
-            verify::link_estimated(
-                self.texts,
-                &buckets,
-                &self.cfg.minhash_params(),
-                self.cfg.threshold,
-                &pref,
-            )?
+            verify::Rows::Signatures(&minhash)
         };
+        let store = verify::RowStore::build(
+            |ids| self.corpus.texts(ids),
+            self.corpus.spill_dir(),
+            verify::involved(&buckets),
+            rows,
+        )?;
+        let (links, link_stats) = verify::link(&store, &buckets, rows, self.cfg.threshold, &pref)?;
+        drop(store);
+        drop(buckets);
         stats.links = link_stats.edges;
         stats.jaccard_checks = link_stats.jaccard_checks;
 

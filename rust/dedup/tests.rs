@@ -501,3 +501,91 @@ fn bench_signatures_and_lsh_100k() {
         res.stats,
     );
 }
+
+/// The out-of-core path (texts and band keys in temporary files) writes exactly what the
+/// in-memory path writes: kept records, clusters and counts, in every scope, with and without
+/// verification, under every keep policy; and it leaves no temporary files behind.
+#[test]
+fn out_of_core_runs_equal_in_memory_runs() {
+    use files::{dedup_files, DedupFilesConfig, ScopeMode, SourceFile};
+    let (mut texts, _) = planted_corpus(&DedupConfig::default());
+    // exact copies across and within sources, short and blank texts
+    for k in 0..40 {
+        texts.insert(k * 37 % texts.len(), texts[k * 53].clone());
+    }
+    texts.extend(["短", "", "  ", "短"].map(String::from));
+    let dir = tempfile::tempdir().unwrap();
+    let inputs: Vec<SourceFile> = (0..3)
+        .map(|s| {
+            let path = dir.path().join(format!("src{s}.jsonl"));
+            let lines: String = texts
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % 3 == s)
+                .map(|(i, t)| format!("{}\n", serde_json::json!({"id": i, "text": t})))
+                .collect();
+            std::fs::write(&path, lines).unwrap();
+            SourceFile {
+                path,
+                name: format!("src{s}"),
+            }
+        })
+        .collect();
+    let spill = dir.path().join("spill");
+    std::fs::create_dir(&spill).unwrap();
+    let run = |cfg: &DedupFilesConfig, tag: &str| {
+        let out = dir.path().join(format!("{tag}.jsonl"));
+        let clusters = dir.path().join(format!("{tag}.clusters.jsonl"));
+        let stats = dedup_files(
+            &inputs,
+            Some(&out),
+            Some(&clusters),
+            None,
+            cfg,
+            &mut |_, _, _| Ok(()),
+        )
+        .unwrap();
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
+        (stats, read(&out), read(&clusters))
+    };
+    for scope in [
+        ScopeMode::Both,
+        ScopeMode::PerSource,
+        ScopeMode::CrossSource,
+    ] {
+        for (verify, keep) in [
+            (true, KeepPolicy::First),
+            (true, KeepPolicy::Longest),
+            (true, KeepPolicy::Priority),
+            (false, KeepPolicy::First),
+        ] {
+            let cfg = DedupFilesConfig {
+                dedup: DedupConfig {
+                    verify,
+                    keep,
+                    ..DedupConfig::default()
+                },
+                scope,
+                fields: Some(vec!["text".to_string()]),
+                source_rank: Some(vec![2, 0, 1]),
+                tmp_dir: Some(spill.clone()),
+                ..DedupFilesConfig::default()
+            };
+            let (mem, mem_out, mem_clusters) = run(&cfg, "mem");
+            let disk_cfg = DedupFilesConfig {
+                memory_limit: Some(0),
+                ..cfg.clone()
+            };
+            let (disk, disk_out, disk_clusters) = run(&disk_cfg, "disk");
+            let what = format!("{scope:?} verify={verify} keep={keep:?}");
+            assert!(!mem.out_of_core && disk.out_of_core && disk.spilled_bytes > 0);
+            assert_eq!(mem_out, disk_out, "{what}: kept records differ");
+            assert_eq!(mem_clusters, disk_clusters, "{what}: clusters differ");
+            assert_eq!(mem.sources, disk.sources, "{what}");
+            assert_eq!((mem.within, mem.cross), (disk.within, disk.cross), "{what}");
+            assert!(mem.clusters > 0, "{what}: nothing found");
+            let left: Vec<_> = std::fs::read_dir(&spill).unwrap().collect();
+            assert!(left.is_empty(), "temporary files left behind: {left:?}");
+        }
+    }
+}

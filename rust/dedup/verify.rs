@@ -21,12 +21,18 @@
 //!    becomes a center itself and is kept. Chained members too far from every center are kept —
 //!    that is the recall given up for the guarantee above.
 
+use std::borrow::Cow;
+use std::path::Path;
+
 use rayon::prelude::*;
 
 use super::cluster::{Preference, UnionFind};
 use super::lsh::Buckets;
-use super::minhash::{jaccard, jaccard_at_least, signatures, MinHashParams};
+use super::minhash::{
+    estimate_jaccard, jaccard, jaccard_at_least, signatures, sizes_may_reach, MinHashParams,
+};
 use super::shingle::{ShingleParams, Shingler};
+use super::spill::RowFile;
 use crate::error::Result;
 
 /// Leaders kept per bucket when verifying.
@@ -58,115 +64,250 @@ fn components(uf: &mut UnionFind, members: &[u32]) -> Vec<Vec<u32>> {
     comps
 }
 
-/// Shingle sets of the records in buckets, folded to 32 bits (as the signatures are: two
-/// distinct shingles of a pair collide with probability ~2^-32, far below what moves a Jaccard
-/// across a threshold), sorted and deduplicated, in flat chunks: 4 bytes a shingle, no
-/// allocation per record.
-pub(super) struct SetStore {
-    chunks: Vec<(Vec<u32>, Vec<u32>)>,
+/// What a row of a [`RowStore`] holds, and so which similarity links two records.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Rows<'p> {
+    /// Shingle sets folded to 32 bits (as the signatures are: two distinct shingles of a pair
+    /// collide with probability ~2^-32, far below what moves a Jaccard across a threshold),
+    /// sorted and deduplicated: true Jaccard.
+    Sets(&'p ShingleParams),
+    /// MinHash signatures: the estimate.
+    Signatures(&'p MinHashParams),
 }
 
-const SET_CHUNK: usize = 4096;
-
-impl SetStore {
-    pub(super) fn build(texts: &[&str], members: &[u32], params: &ShingleParams) -> Self {
-        let chunks = members
-            .par_chunks(SET_CHUNK)
-            .map_init(
-                || (Shingler::new(*params), Vec::new(), Vec::new()),
-                |(sh, hashes, set), chunk| {
-                    let mut flat = Vec::new();
-                    let mut ends = Vec::with_capacity(chunk.len());
-                    for &i in chunk {
-                        sh.shingle_unsorted(texts[i as usize], hashes);
-                        set.clear();
-                        set.extend(hashes.iter().map(|&h| h as u32));
-                        set.sort_unstable();
-                        set.dedup();
-                        flat.extend_from_slice(set);
-                        ends.push(flat.len() as u32);
-                    }
-                    flat.shrink_to_fit();
-                    (flat, ends)
-                },
-            )
-            .collect();
-        Self { chunks }
+impl Rows<'_> {
+    /// The rows of `texts`, flat, with each row's end.
+    fn compute(&self, texts: &[Cow<'_, str>]) -> Result<(Vec<u32>, Vec<u64>)> {
+        match *self {
+            Rows::Sets(params) => {
+                let (mut sh, mut hashes, mut set) =
+                    (Shingler::new(*params), Vec::new(), Vec::new());
+                let (mut flat, mut ends) = (Vec::new(), Vec::with_capacity(texts.len()));
+                for text in texts {
+                    sh.shingle_unsorted(text, &mut hashes);
+                    set.clear();
+                    set.extend(hashes.iter().map(|&h| h as u32));
+                    set.sort_unstable();
+                    set.dedup();
+                    flat.extend_from_slice(&set);
+                    ends.push(flat.len() as u64);
+                }
+                Ok((flat, ends))
+            }
+            Rows::Signatures(params) => {
+                let refs: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+                let sigs = signatures(&refs, params)?;
+                let k = sigs.num_perm() as u64;
+                let ends = (1..=texts.len() as u64).map(|i| i * k).collect();
+                Ok((sigs.into_parts().1, ends))
+            }
+        }
     }
 
-    /// The set of `members[k]`.
-    pub(super) fn get(&self, k: usize) -> &[u32] {
-        let (flat, ends) = &self.chunks[k / SET_CHUNK];
-        let j = k % SET_CHUNK;
-        let start = if j == 0 { 0 } else { ends[j - 1] as usize };
-        &flat[start..ends[j] as usize]
+    /// Whether rows of these lengths may reach `threshold` (false: `at_least` is false too, and
+    /// the rows need not be read).
+    fn may_reach(&self, a: usize, b: usize, threshold: f64) -> bool {
+        match self {
+            Rows::Sets(_) => sizes_may_reach(a, b, threshold),
+            Rows::Signatures(_) => true,
+        }
+    }
+
+    fn at_least(&self, a: &[u32], b: &[u32], threshold: f64) -> bool {
+        match self {
+            // most candidates fall short: decided with an early exit
+            Rows::Sets(_) => jaccard_at_least(a, b, threshold),
+            Rows::Signatures(_) => estimate_jaccard(a, b) >= threshold,
+        }
+    }
+
+    fn similarity(&self, a: &[u32], b: &[u32]) -> f64 {
+        match self {
+            Rows::Sets(_) => jaccard(a, b),
+            Rows::Signatures(_) => estimate_jaccard(a, b),
+        }
+    }
+}
+
+/// Rows of the records in buckets (`members`, ascending), in flat chunks (no allocation per
+/// record), held in memory or written to a file and read back by position (out-of-core).
+pub(super) struct RowStore {
+    members: Vec<u32>,
+    place: Place,
+}
+
+enum Place {
+    Memory(Vec<(Vec<u32>, Vec<u64>)>),
+    /// The rows file and each row's end, in u32 units.
+    Disk(RowFile, Vec<u64>),
+}
+
+/// Records whose rows are computed at a time.
+const ROW_CHUNK: usize = 4096;
+/// Chunks computed side by side before an out-of-core store writes them.
+const CHUNKS_PER_WRITE: usize = 16;
+
+impl RowStore {
+    /// Rows of `members` (ascending), their texts fetched by `texts`; written under `spill`
+    /// when given, else held in memory.
+    pub(super) fn build<'t>(
+        texts: impl Fn(&[u32]) -> Result<Vec<Cow<'t, str>>> + Sync,
+        spill: Option<&Path>,
+        members: Vec<u32>,
+        rows: Rows<'_>,
+    ) -> Result<Self> {
+        let compute = |chunk: &[u32]| rows.compute(&texts(chunk)?);
+        let place = match spill {
+            None => Place::Memory(
+                members
+                    .par_chunks(ROW_CHUNK)
+                    .map(|c| {
+                        let (mut flat, ends) = compute(c)?;
+                        flat.shrink_to_fit();
+                        Ok((flat, ends))
+                    })
+                    .collect::<Result<_>>()?,
+            ),
+            Some(dir) => {
+                let mut file = RowFile::create(&dir.join("rows.bin"))?;
+                let mut ends = Vec::with_capacity(members.len());
+                for group in members.chunks(ROW_CHUNK * CHUNKS_PER_WRITE) {
+                    let parts: Vec<(Vec<u32>, Vec<u64>)> = group
+                        .par_chunks(ROW_CHUNK)
+                        .map(compute)
+                        .collect::<Result<_>>()?;
+                    for (flat, part_ends) in parts {
+                        let base = file.len_u32();
+                        file.append(&flat)?;
+                        ends.extend(part_ends.iter().map(|e| base + e));
+                    }
+                }
+                Place::Disk(file.finish()?, ends)
+            }
+        };
+        Ok(Self { members, place })
+    }
+
+    pub(super) fn members(&self) -> &[u32] {
+        &self.members
+    }
+
+    fn slot(&self, id: u32) -> usize {
+        self.members.binary_search(&id).expect("member of a bucket")
+    }
+
+    /// The row of `id` (a member): borrowed from memory, or read from the file.
+    fn row(&self, id: u32) -> Result<Cow<'_, [u32]>> {
+        let k = self.slot(id);
+        match &self.place {
+            Place::Memory(chunks) => {
+                let (flat, ends) = &chunks[k / ROW_CHUNK];
+                let j = k % ROW_CHUNK;
+                let start = if j == 0 { 0 } else { ends[j - 1] as usize };
+                Ok(Cow::Borrowed(&flat[start..ends[j] as usize]))
+            }
+            Place::Disk(file, ends) => {
+                let start = if k == 0 { 0 } else { ends[k - 1] };
+                Ok(Cow::Owned(file.read(start, ends[k])?))
+            }
+        }
+    }
+
+    /// The rows of `ids` (members), in that order.
+    pub(super) fn gather(&self, ids: &[u32]) -> Result<Vec<Cow<'_, [u32]>>> {
+        ids.iter().map(|&i| self.row(i)).collect()
+    }
+
+    /// The length of the row of `id` (a member), without reading it.
+    fn row_len(&self, id: u32) -> usize {
+        let k = self.slot(id);
+        let end_at = |ends: &[u64], j: usize| {
+            let start = if j == 0 { 0 } else { ends[j - 1] };
+            (ends[j] - start) as usize
+        };
+        match &self.place {
+            Place::Memory(chunks) => end_at(&chunks[k / ROW_CHUNK].1, k % ROW_CHUNK),
+            Place::Disk(_, ends) => end_at(ends, k),
+        }
+    }
+
+    /// The rows of `ids` (members), each read when first asked for.
+    fn lazy<'s>(&'s self, ids: &[u32]) -> LazyRows<'s> {
+        LazyRows {
+            store: self,
+            ids: ids.to_vec(),
+            lens: ids.iter().map(|&i| self.row_len(i)).collect(),
+            rows: vec![None; ids.len()],
+        }
+    }
+}
+
+/// The rows of a bucket or component, read on demand: an out-of-core run reads only the rows
+/// that a comparison needs (the sizes rule most candidates out first).
+struct LazyRows<'s> {
+    store: &'s RowStore,
+    ids: Vec<u32>,
+    lens: Vec<usize>,
+    rows: Vec<Option<Cow<'s, [u32]>>>,
+}
+
+impl LazyRows<'_> {
+    /// Whether positions `a` and `b` are similar at `threshold` (a check).
+    fn similar(&mut self, rows: Rows<'_>, a: usize, b: usize, threshold: f64) -> Result<bool> {
+        if !rows.may_reach(self.lens[a], self.lens[b], threshold) {
+            return Ok(false);
+        }
+        self.load(a)?;
+        self.load(b)?;
+        let (ra, rb) = (self.rows[a].as_deref(), self.rows[b].as_deref());
+        Ok(rows.at_least(ra.expect("loaded"), rb.expect("loaded"), threshold))
+    }
+
+    /// The similarity of positions `a` and `b` (both loaded by a `similar` that was true).
+    fn similarity(&self, rows: Rows<'_>, a: usize, b: usize) -> f64 {
+        let (ra, rb) = (self.rows[a].as_deref(), self.rows[b].as_deref());
+        rows.similarity(ra.expect("loaded"), rb.expect("loaded"))
+    }
+
+    fn load(&mut self, k: usize) -> Result<()> {
+        if self.rows[k].is_none() {
+            self.rows[k] = Some(self.store.row(self.ids[k])?);
+        }
+        Ok(())
     }
 }
 
 /// Sorted, deduplicated members of all buckets.
-fn involved(buckets: &Buckets) -> Vec<u32> {
+pub(super) fn involved(buckets: &Buckets) -> Vec<u32> {
     let mut all: Vec<u32> = buckets.iter().flatten().copied().collect();
     all.par_sort_unstable();
     all.dedup();
     all
 }
 
-/// Linking by the signature estimate (signatures recomputed for the records in buckets only).
-pub(super) fn link_estimated(
-    texts: &[&str],
+/// Leaders, then centers (see the module comment), on the rows of `store` (every record of
+/// `buckets`) compared as `rows` says, at `threshold`.
+pub(super) fn link(
+    store: &RowStore,
     buckets: &Buckets,
-    params: &MinHashParams,
+    rows: Rows<'_>,
     threshold: f64,
     pref: &Preference<'_>,
 ) -> Result<(Vec<Link>, LinkStats)> {
-    let members = involved(buckets);
-    let member_texts: Vec<&str> = members.iter().map(|&i| texts[i as usize]).collect();
-    let sigs = signatures(&member_texts, params)?;
-    let slot = |i: u32| members.binary_search(&i).expect("member of a bucket");
-    let sim = |a: u32, b: u32| sigs.estimate(slot(a), slot(b));
-    let similar = |a: u32, b: u32| sim(a, b) >= threshold;
-    Ok(link(&members, buckets, pref, similar, sim))
-}
-
-/// Linking by true Jaccard on the shingle sets.
-pub(super) fn link_verified(
-    texts: &[&str],
-    buckets: &Buckets,
-    shingle: &ShingleParams,
-    threshold: f64,
-    pref: &Preference<'_>,
-) -> (Vec<Link>, LinkStats) {
-    let members = involved(buckets);
-    let sets = SetStore::build(texts, &members, shingle);
-    let set = |i: u32| sets.get(members.binary_search(&i).expect("member of a bucket"));
-    let sim = |a: u32, b: u32| jaccard(set(a), set(b));
-    // most candidates fall short: decided with an early exit, the value taken for links only
-    let similar = |a: u32, b: u32| jaccard_at_least(set(a), set(b), threshold);
-    link(&members, buckets, pref, similar, sim)
-}
-
-/// Leaders, then centers (see the module comment); `members` are all records in `buckets`.
-/// `similar(a, b)`: similarity at least the threshold, as `sim(a, b) >= threshold` decides it.
-fn link(
-    members: &[u32],
-    buckets: &Buckets,
-    pref: &Preference<'_>,
-    similar: impl Fn(u32, u32) -> bool + Sync,
-    sim: impl Fn(u32, u32) -> f64 + Sync,
-) -> (Vec<Link>, LinkStats) {
-    // 1. Linking by bucket leaders.
+    // 1. Linking by bucket leaders (positions in the bucket).
     let per_bucket: Vec<(Vec<(u32, u32)>, usize)> = (0..buckets.len())
         .into_par_iter()
         .map(|b| {
             let bucket = buckets.get(b);
+            let mut r = store.lazy(bucket);
             let (mut edges, mut checks) = (Vec::new(), 0usize);
-            let mut leaders: Vec<u32> = vec![bucket[0]];
-            for &m in &bucket[1..] {
+            let mut leaders: Vec<usize> = vec![0];
+            for m in 1..bucket.len() {
                 let mut linked = false;
                 for &l in &leaders {
                     checks += 1;
-                    if similar(m, l) {
-                        edges.push((l, m));
+                    if r.similar(rows, m, l, threshold)? {
+                        edges.push((bucket[l], bucket[m]));
                         linked = true;
                         break;
                     }
@@ -175,9 +316,9 @@ fn link(
                     leaders.push(m);
                 }
             }
-            (edges, checks)
+            Ok((edges, checks))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let mut stats = LinkStats::default();
     let mut edges = Vec::new();
     for (e, c) in per_bucket {
@@ -188,26 +329,30 @@ fn link(
     edges.dedup();
     stats.edges = edges.len();
 
+    let members = store.members();
     let n = members.last().map_or(0, |&m| m as usize + 1);
     let mut uf = UnionFind::new(n);
     for &(a, b) in &edges {
         uf.union(a, b);
     }
+    drop(edges);
     let comps = components(&mut uf, members);
+    drop(uf);
 
-    // 2. Greedy split of each component around centers.
+    // 2. Greedy split of each component around centers (positions in the sorted component).
     let per_comp: Vec<(Vec<Link>, usize)> = comps
         .into_par_iter()
         .map(|mut comp| {
             pref.sort(&mut comp);
+            let mut r = store.lazy(&comp);
             let (mut links, mut checks) = (Vec::new(), 0usize);
-            let mut centers: Vec<u32> = Vec::new();
-            for &m in &comp {
+            let mut centers: Vec<usize> = Vec::new();
+            for m in 0..comp.len() {
                 let mut joined = false;
                 for &c in centers.iter().take(MAX_CENTERS) {
                     checks += 1;
-                    if similar(m, c) {
-                        links.push((m, c, sim(m, c)));
+                    if r.similar(rows, m, c, threshold)? {
+                        links.push((comp[m], comp[c], r.similarity(rows, m, c)));
                         joined = true;
                         break;
                     }
@@ -216,13 +361,13 @@ fn link(
                     centers.push(m);
                 }
             }
-            (links, checks)
+            Ok((links, checks))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let mut links = Vec::new();
     for (l, c) in per_comp {
         links.extend(l);
         stats.jaccard_checks += c;
     }
-    (links, stats)
+    Ok((links, stats))
 }

@@ -146,7 +146,8 @@ fn stats_json(s: &DedupStats) -> serde_json::Value {
     inputs, output, *, clusters=None, quarantine=None, fields=None, scope="both",
     threshold=0.8, num_perm=128, ngram=5, word_ngram=3, mode="auto", seed=1, bands=None,
     rows=None, verify=true, keep="first", format=None, encoding="auto", on_error="raise",
-    batch_size=4096, progress=None, source_rank=None, sketch="oph",
+    batch_size=4096, progress=None, source_rank=None, sketch="oph", memory_limit=None,
+    tmp_dir=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn dedup_files<'py>(
@@ -174,6 +175,8 @@ pub fn dedup_files<'py>(
     progress: Option<Py<PyAny>>,
     source_rank: Option<Vec<u32>>,
     sketch: &str,
+    memory_limit: Option<u64>,
+    tmp_dir: Option<PathBuf>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let dedup = DedupConfig {
         sketch: Sketch::parse(sketch).py_err()?,
@@ -195,6 +198,8 @@ pub fn dedup_files<'py>(
         fields,
         source_rank,
         reader: reader_options(format, encoding, "auto", on_error, None, batch_size, None)?,
+        memory_limit,
+        tmp_dir,
     };
     let files: Vec<SourceFile> = inputs
         .into_iter()
@@ -227,6 +232,8 @@ pub fn dedup_files<'py>(
         "per_source_scope": stats_json(&stats.within),
         "cross_source_scope": stats_json(&stats.cross),
         "clusters": stats.clusters,
+        "out_of_core": stats.out_of_core,
+        "spilled_bytes": stats.spilled_bytes,
     });
     value_to_py(py, &value)
 }

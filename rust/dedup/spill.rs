@@ -1,0 +1,312 @@
+//! The out-of-core corpus: a dedup run whose memory does not grow with the texts. While the
+//! records stream in, [`SpillBuilder`] writes each dedup text to a text file and each band key
+//! to that band's file (one file per band, 8 bytes a record), and keeps in memory only what is
+//! a few bytes a record (exact-key hash, kind, text offset, length). The engine then reads one
+//! band column at a time to form buckets, and the texts of bucket members only, by position, to
+//! verify them (their rows go to a file too: `verify::RowStore`).
+//!
+//! Everything lives in one temporary folder, removed when the [`SpillCorpus`] is dropped, also
+//! on error. Does not decide when to spill (see `files.rs`).
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::corpus::{char_counts, Corpus};
+use super::lsh::{BandColumn, BandKeys};
+use super::minhash::{signatures, MinHashParams};
+use super::shingle::TextKind;
+use super::{exact, DedupConfig, KeepPolicy};
+use crate::error::{Error, Result};
+
+/// A file written once, front to back, then read at any position.
+pub(super) struct RowFile {
+    path: PathBuf,
+    writer: Option<BufWriter<File>>,
+    reader: Option<File>,
+    len: u64,
+}
+
+impl RowFile {
+    pub(super) fn create(path: &Path) -> Result<Self> {
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer: Some(BufWriter::with_capacity(1 << 20, file)),
+            reader: None,
+            len: 0,
+        })
+    }
+
+    /// Bytes written so far.
+    pub(super) fn len_bytes(&self) -> u64 {
+        self.len
+    }
+
+    /// u32 values written so far.
+    pub(super) fn len_u32(&self) -> u64 {
+        self.len / 4
+    }
+
+    pub(super) fn append_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        let w = self.writer.as_mut().expect("file still being written");
+        w.write_all(bytes).map_err(|e| Error::io(&self.path, e))?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    pub(super) fn append(&mut self, values: &[u32]) -> Result<()> {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.append_bytes(&bytes)
+    }
+
+    /// Ends the writing; the file is read from then on.
+    pub(super) fn finish(mut self) -> Result<Self> {
+        let w = self.writer.take().expect("file still being written");
+        // flushed and closed, then opened read-only (a created file is write-only)
+        drop(
+            w.into_inner()
+                .map_err(|e| Error::io(&self.path, e.into_error()))?,
+        );
+        self.reader = Some(File::open(&self.path).map_err(|e| Error::io(&self.path, e))?);
+        Ok(self)
+    }
+
+    /// Bytes `start..end`.
+    pub(super) fn read_bytes(&self, start: u64, end: u64) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; (end - start) as usize];
+        let file = self.reader.as_ref().expect("file finished");
+        read_exact_at(file, &mut buf, start).map_err(|e| Error::io(&self.path, e))?;
+        Ok(buf)
+    }
+
+    /// u32 values `start..end` (in u32 units).
+    pub(super) fn read(&self, start: u64, end: u64) -> Result<Vec<u32>> {
+        let bytes = self.read_bytes(start * 4, end * 4)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buf, offset)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Collects a corpus batch by batch into a temporary folder under a given parent.
+pub struct SpillBuilder {
+    dir: tempfile::TempDir,
+    texts: RowFile,
+    text_ends: Vec<u64>,
+    band_files: Vec<RowFile>,
+    key_hashes: Vec<u128>,
+    kinds: Vec<TextKind>,
+    lengths: Option<Vec<u32>>,
+    params: MinHashParams,
+    bands: usize,
+    rows: usize,
+}
+
+impl SpillBuilder {
+    /// A builder whose files go to a new folder inside `parent`.
+    pub fn new(parent: &Path, cfg: &DedupConfig) -> Result<Self> {
+        let (bands, rows) = cfg.validate()?;
+        // `.csft-dedup-RANDOM.tmp-PID`: a later run removes it if this process was killed
+        // (`csft_data.write.remove_stale_temps`)
+        let dir = tempfile::Builder::new()
+            .prefix(".csft-dedup-")
+            .suffix(&format!(".tmp-{}", std::process::id()))
+            .tempdir_in(parent)
+            .map_err(|e| Error::io(parent, e))?;
+        let band_files = (0..bands)
+            .map(|b| RowFile::create(&dir.path().join(format!("band-{b:03}.bin"))))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            texts: RowFile::create(&dir.path().join("texts.bin"))?,
+            dir,
+            text_ends: Vec::new(),
+            band_files,
+            key_hashes: Vec::new(),
+            kinds: Vec::new(),
+            lengths: (cfg.keep == KeepPolicy::Longest).then(Vec::new),
+            params: cfg.minhash_params(),
+            bands,
+            rows,
+        })
+    }
+
+    /// Adds the texts of one batch (exact keys are the texts themselves).
+    pub fn push(&mut self, texts: &[String]) -> Result<()> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let keys =
+            BandKeys::from_signatures(&signatures(&refs, &self.params)?, self.bands, self.rows);
+        for (b, file) in self.band_files.iter_mut().enumerate() {
+            let bytes: Vec<u8> = (0..refs.len())
+                .flat_map(|i| keys.row(i)[b].to_le_bytes())
+                .collect();
+            file.append_bytes(&bytes)?;
+        }
+        self.kinds.extend_from_slice(keys.kinds());
+        self.key_hashes.extend(exact::key_hashes(&refs));
+        if let Some(lengths) = self.lengths.as_mut() {
+            lengths.extend(char_counts(&refs));
+        }
+        for text in &refs {
+            self.texts.append_bytes(text.as_bytes())?;
+            self.text_ends.push(self.texts.len_bytes());
+        }
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
+    /// Bytes written to disk so far.
+    pub fn disk_bytes(&self) -> u64 {
+        self.texts.len_bytes() + self.band_files.iter().map(RowFile::len_bytes).sum::<u64>()
+    }
+
+    pub fn finish(self) -> Result<SpillCorpus> {
+        Ok(SpillCorpus {
+            texts: self.texts.finish()?,
+            band_files: self
+                .band_files
+                .into_iter()
+                .map(RowFile::finish)
+                .collect::<Result<_>>()?,
+            dir: self.dir,
+            text_ends: self.text_ends,
+            key_hashes: self.key_hashes,
+            kinds: self.kinds,
+            lengths: self.lengths,
+        })
+    }
+}
+
+/// A corpus whose texts and band keys are in files (see the module comment).
+pub struct SpillCorpus {
+    dir: tempfile::TempDir,
+    texts: RowFile,
+    text_ends: Vec<u64>,
+    band_files: Vec<RowFile>,
+    key_hashes: Vec<u128>,
+    kinds: Vec<TextKind>,
+    lengths: Option<Vec<u32>>,
+}
+
+/// A run of ascending texts is read in one piece when the piece is at most this many times the
+/// bytes wanted (the verification rows are built from such runs).
+const SPAN_READ_WASTE: u64 = 4;
+
+impl SpillCorpus {
+    /// Bytes `start..end` of text `i` in the texts file.
+    fn span(&self, i: u32) -> (u64, u64) {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.text_ends[i - 1] };
+        (start, self.text_ends[i])
+    }
+
+    fn utf8(&self, i: u32, bytes: Vec<u8>) -> Result<String> {
+        String::from_utf8(bytes).map_err(|_| {
+            Error::config(format!(
+                "spilled text {i} in {} is not UTF-8: the temporary folder was changed",
+                self.dir.path().display()
+            ))
+        })
+    }
+
+    fn text(&self, i: u32) -> Result<String> {
+        let (start, end) = self.span(i);
+        self.utf8(i, self.texts.read_bytes(start, end)?)
+    }
+}
+
+impl Corpus for SpillCorpus {
+    fn len(&self) -> usize {
+        self.kinds.len()
+    }
+    fn kinds(&self) -> &[TextKind] {
+        &self.kinds
+    }
+    fn key_hashes(&self) -> &[u128] {
+        &self.key_hashes
+    }
+    fn lengths(&self) -> Option<&[u32]> {
+        self.lengths.as_deref()
+    }
+    fn bands(&self) -> usize {
+        self.band_files.len()
+    }
+    fn parallel_bands(&self) -> bool {
+        false
+    }
+    fn band_column(&self, band: usize) -> Result<BandColumn<'_>> {
+        let file = &self.band_files[band];
+        let n = self.kinds.len();
+        let mut column = vec![0u64; n];
+        // read in slices of 1 MiB: no second copy of the column
+        const SLICE: usize = 1 << 17;
+        let reader = File::open(&file.path).map_err(|e| Error::io(&file.path, e))?;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
+        let mut buf = vec![0u8; SLICE * 8];
+        for out in column.chunks_mut(SLICE) {
+            let bytes = &mut buf[..out.len() * 8];
+            reader
+                .read_exact(bytes)
+                .map_err(|e| Error::io(&file.path, e))?;
+            out.par_iter_mut()
+                .zip(bytes.par_chunks_exact(8))
+                .for_each(|(v, c)| *v = u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        Ok(BandColumn::Owned(column))
+    }
+    fn same_key(&self, a: u32, b: u32) -> Result<bool> {
+        Ok(self.text(a)? == self.text(b)?)
+    }
+    fn texts(&self, ids: &[u32]) -> Result<Vec<Cow<'_, str>>> {
+        let ascending = ids.windows(2).all(|w| w[0] < w[1]);
+        let (first, last) = match (ids.first(), ids.last()) {
+            (Some(&f), Some(&l)) if ascending => (self.span(f).0, self.span(l).1),
+            _ => return ids.iter().map(|&i| self.text(i).map(Cow::Owned)).collect(),
+        };
+        let wanted: u64 = ids.iter().map(|&i| self.span(i)).map(|(s, e)| e - s).sum();
+        if last - first > wanted.max(1) * SPAN_READ_WASTE {
+            return ids.iter().map(|&i| self.text(i).map(Cow::Owned)).collect();
+        }
+        let block = self.texts.read_bytes(first, last)?;
+        ids.iter()
+            .map(|&i| {
+                let (s, e) = self.span(i);
+                let bytes = block[(s - first) as usize..(e - first) as usize].to_vec();
+                self.utf8(i, bytes).map(Cow::Owned)
+            })
+            .collect()
+    }
+    fn spill_dir(&self) -> Option<&Path> {
+        Some(self.dir.path())
+    }
+}
