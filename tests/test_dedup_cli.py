@@ -13,6 +13,7 @@ import pytest
 
 import csft_data as cd
 from csft_data.cli import main
+from csft_data.dedup import parse_size
 
 
 def read_jsonl(path: Path) -> list[dict[str, object]]:
@@ -236,3 +237,33 @@ def test_dedup_without_output_writes_only_the_clusters(tmp_path: Path) -> None:
         "c2.jsonl",
         "kept.jsonl",
     ]
+
+
+def test_out_of_core_run_writes_what_the_in_memory_run_writes(
+    toyhom_csv: Path, planted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    outputs = {}
+    for name, extra in (("mem", []), ("disk", ["--memory-limit", "0", "--tmp-dir", str(spill)])):
+        d = tmp_path / name
+        args = [str(toyhom_csv), str(planted), "-o", str(d / "out.jsonl"), "--fields", "ask,answer"]
+        assert run([*args, "--clusters", str(d / "c.jsonl"), *extra]) == 0
+        stats = json.loads(capsys.readouterr().out)
+        assert stats["out_of_core"] is (name == "disk")
+        assert (stats["spilled_bytes"] > 0) is (name == "disk")
+        outputs[name] = [(d / f).read_bytes() for f in ("out.jsonl", "c.jsonl")]
+        stats.pop("seconds")
+        outputs[name].append(json.dumps([stats["sources"], stats["cross_source_scope"]]))
+    assert outputs["mem"] == outputs["disk"]
+    assert list(spill.iterdir()) == []  # the temporary folder is gone
+
+
+def test_a_bad_memory_limit_is_an_error(
+    toyhom_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.jsonl"
+    assert run([str(toyhom_csv), "-o", str(out), "--memory-limit", "lots"]) == 2
+    assert "not a size: 'lots'" in capsys.readouterr().err
+    assert not out.exists()
+    assert parse_size("1.5GB") == 1_500_000_000 and parse_size("2GiB") == 2 * 1024**3

@@ -16,11 +16,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from _chat_server import QuietHandler, serve
 
 pytest.importorskip("csft_train")
 
@@ -57,21 +58,8 @@ class Judge:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _handler(judge: Judge) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            pass
-
-        def reply(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
-            data = body.encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-
+def _handler(judge: Judge) -> type[QuietHandler]:
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with judge.lock:
@@ -120,13 +108,6 @@ def _handler(judge: Judge) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:  # quiet
-        pass
-
-
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     """urllib would send 127.0.0.1 through an http_proxy of the environment."""
@@ -138,15 +119,8 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 def server() -> Iterator[tuple[str, Judge]]:
     """(base URL ``http://127.0.0.1:PORT/v1``, its :class:`Judge`, to configure per test)."""
     judge = Judge()
-    srv = _Server(("127.0.0.1", 0), _handler(judge))
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}/v1", judge
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join()
+    with serve(_handler(judge)) as url:
+        yield url, judge
 
 
 def items(n: int) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from csft_data._core import (
 from csft_data.cmb import extract_choice, score_files
 from csft_data.decontam import decontaminate
 from csft_data.dedup import MinHashSignatures, band_keys, dedup_files, lsh_params, minhash
+from csft_data.diversifier import diversify
 from csft_data.io import read, read_arrow, read_batches
 from csft_data.lengths import (
     EncodedPairs,
@@ -59,6 +60,7 @@ __all__ = [
     "count_tokens",
     "decontaminate",
     "dedup_files",
+    "diversify",
     "encode_pairwise",
     "encode_supervised",
     "extract_choice",

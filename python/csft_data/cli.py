@@ -23,6 +23,7 @@ from csft_data.adapters import adapter_names, adapters
 from csft_data.adapters import convert as adapt
 from csft_data.cli_build import add_build_parser
 from csft_data.cli_decontam import add_decontaminate_parser, cmd_decontaminate, decontaminate_io
+from csft_data.cli_diversify import add_diversify_parser, cmd_diversify, diversify_io
 from csft_data.cli_eval import add_eval_parser, cmd_rouge, cmd_score
 from csft_data.cli_train import add_train_parser
 from csft_data.dedup import dedup_files
@@ -184,6 +185,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         on_error=args.on_error,
         batch_size=args.batch_size,
         progress=sys.stderr.isatty() if args.progress is None else args.progress,
+        memory_limit=args.memory_limit,
+        tmp_dir=args.tmp_dir,
     )
     if args.stats is not None:
         write_text_atomic(args.stats, json.dumps(stats, ensure_ascii=False, indent=2) + "\n")
@@ -197,6 +200,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
             f"{stats['clusters']:,} duplicate clusters; LSH {lsh['bands']}×{lsh['rows']} "
             f"(bands×rows) at threshold {args.threshold}; {stats['seconds']:.2f}s → {args.output}"
         )
+        if stats["out_of_core"]:
+            print(f"out of core: {stats['spilled_bytes'] / 1e6:,.0f} MB of temporary files")
     rejected = sum(int(s["rejected"]) for s in stats["sources"])
     return EXIT_FINDINGS if rejected else EXIT_OK
 
@@ -438,6 +443,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--on-error", choices=["raise", "skip"], default="raise")
     r.add_argument("--quarantine", type=Path)
     r.add_argument("--batch-size", type=int, default=4096)
+    m = p.add_argument_group("memory")
+    m.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        help="e.g. 2GB: past it (estimated from the input size) the run goes out of core, "
+        "same result; 0 = always; default half the available memory",
+    )
+    m.add_argument(
+        "--tmp-dir",
+        type=Path,
+        help="temporary files of an out-of-core run (default: the output's folder)",
+    )
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--output-format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_dedup)
@@ -519,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_convert)
     add_build_parser(sub)
     add_decontaminate_parser(sub)
+    add_diversify_parser(sub)
     add_eval_parser(sub)
     add_train_parser(sub)
     return parser
@@ -553,7 +571,7 @@ def _dedup_files(args: argparse.Namespace) -> Files:
         ("--stats", args.stats),
         quarantine_arg(args.quarantine, args.on_error, args.output),
     ]
-    return _inputs(args.inputs), outputs, []
+    return _inputs(args.inputs), outputs, [args.tmp_dir] if args.tmp_dir else []
 
 
 def _lengths_files(args: argparse.Namespace) -> Files:
@@ -596,6 +614,7 @@ WRITES: dict[Callable[[argparse.Namespace], int], Callable[[argparse.Namespace],
     cmd_lengths: _lengths_files,
     cmd_adapt: _adapt_files,
     cmd_decontaminate: decontaminate_io,
+    cmd_diversify: diversify_io,
     cmd_score: _score_files,
     cmd_rouge: _rouge_files,
 }

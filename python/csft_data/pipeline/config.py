@@ -1,6 +1,6 @@
 """The typed configuration of each stage of ``csft-data build``, declared once: one frozen
-dataclass per recipe table (``[normalize]``, ``[dedup]``, ``[decontaminate]``, ``[lengths]``,
-``[mixture]``, ``[split]``) whose fields are the table's keys with their defaults.
+dataclass per recipe table (``[normalize]``, ``[dedup]``, ``[decontaminate]``, ``[diversify]``,
+``[lengths]``, ``[mixture]``, ``[split]``) whose fields are the table's keys with their defaults.
 ``from_table`` reads and validates a table (errors name the recipe file and the key);
 ``to_json`` gives the configuration as plain JSON data, which is what the manifest records and
 what a stage's fingerprint is computed from.
@@ -24,6 +24,10 @@ POLICIES = ("drop", "truncate", "keep")
 KEEPS = ("first", "longest", "priority")
 UNICODE_FORMS = ("none", "nfc", "nfkc", "width")
 SKETCHES = ("oph", "minhash")
+SCENARIOS = ("single", "multi")
+PLACEMENTS = ("system", "instruction")
+SIMILARITIES = ("rouge-l", "jaccard")
+GENERATOR_KINDS = ("local", "url", "vllm")
 
 
 class _Table:
@@ -232,6 +236,113 @@ class DecontamConfig(_StageConfig):
             ngram=t.count("ngram", cls.ngram, 2),
             threshold=t.number("threshold", cls.threshold, 0.01, 1.0),
             fields=t.strings("fields") or cls.fields,
+        )
+
+
+def _generator_spec(t: _Table, base: Path) -> str | None:
+    """``local:DIR``, ``url:URL`` or ``vllm:DIR`` (a folder resolved against ``base``)."""
+    spec: str | None = t.get("generator", str)
+    if spec is None:
+        return None
+    kind, colon, target = spec.partition(":")
+    if not colon or kind not in GENERATOR_KINDS or not target:
+        raise t._err("generator", f"expected local:DIR, url:URL or vllm:DIR, got {spec!r}")
+    if kind == "url":
+        if "@" in target.split("://", 1)[-1].split("/", 1)[0]:
+            # The recipe goes into the manifest: no credential may be part of it.
+            raise t._err("generator", "a URL with credentials: give the key in api_key_env")
+        if t.data.get("model") is None:
+            raise t._err("model", "a url: generator needs the endpoint's model name")
+        return spec
+    return f"{kind}:{resolve_path(base, target)}"
+
+
+@dataclass(frozen=True)
+class DiversifyConfig(_StageConfig):
+    """``[diversify]``: SF-Med's instruction diversification (``csft_data.diversifier``).
+    Instructions come from ``instructions`` (a file written by ``csft-data diversify``) or are
+    generated from ``seeds`` (None: the built-in seeds) by ``generator`` (a recipe needs one
+    of the two; ``csft_data.diversify`` also takes a generator object) until ``target``
+    accepted instructions per scenario; each record of ``styles`` then gets one of its
+    scenario (``single``: no history; ``multi``: a dialogue), chosen by a seeded hash of its
+    source and conversation, as its ``system`` prompt or ``instruction`` (``placement``).
+    The other keys tune the generation (see ``csft-data diversify --help``)."""
+
+    SECTION: ClassVar[str] = "diversify"
+
+    instructions: str | None = None
+    seeds: str | None = None
+    generator: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    template: str = "auto"
+    scenarios: tuple[str, ...] = SCENARIOS
+    target: int = 200
+    max_steps: int | None = None
+    batch: int = 8
+    history: int = 5
+    keep_oldest: int = 20
+    keep_newest: int = 40
+    swap_every: int = 10
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_new_tokens: int = 256
+    language: str = "zh"
+    prompt: str | None = None
+    min_chars: int = 8
+    max_chars: int = 200
+    terms: str | None = None
+    similarity: str = "rouge-l"
+    similarity_threshold: float = 0.7
+    ngram: int = 2
+    placement: str = "system"
+    styles: tuple[str, ...] = ("qa", "dialogue")
+    overwrite: bool = False
+
+    @classmethod
+    def _read(cls, t: _Table, *args: Any) -> dict[str, Any]:
+        base: Path = args[0]
+        files = {k: t.get(k, str) for k in ("instructions", "seeds", "terms")}
+        generator = _generator_spec(t, base)
+        if t.get("min_chars", int, cls.min_chars) > t.get("max_chars", int, cls.max_chars):
+            raise t._err("min_chars", "must not be above max_chars")
+        scenarios = t.strings("scenarios") or cls.scenarios
+        styles = t.strings("styles") or cls.styles
+        for key, values, allowed in (
+            ("scenarios", scenarios, SCENARIOS),
+            ("styles", styles, STYLES),
+        ):
+            if not set(values) <= set(allowed):
+                raise t._err(key, f"expected some of {', '.join(allowed)}, got {list(values)}")
+        return dict(
+            **{k: None if v is None else str(resolve_path(base, v)) for k, v in files.items()},
+            generator=generator,
+            model=t.get("model", str),
+            api_key_env=t.get("api_key_env", str),
+            template=t.get("template", str, cls.template),
+            scenarios=tuple(sorted(set(scenarios), key=SCENARIOS.index)),
+            target=t.count("target", cls.target),
+            max_steps=t.count("max_steps"),
+            batch=t.count("batch", cls.batch),
+            history=t.count("history", cls.history, 0),
+            keep_oldest=t.count("keep_oldest", cls.keep_oldest, 0),
+            keep_newest=t.count("keep_newest", cls.keep_newest),
+            swap_every=t.count("swap_every", cls.swap_every),
+            temperature=t.number("temperature", cls.temperature, 0.0, 5.0),
+            top_p=t.number("top_p", cls.top_p, 0.01, 1.0),
+            max_new_tokens=t.count("max_new_tokens", cls.max_new_tokens),
+            language=t.choice("language", ("zh", "en"), cls.language),
+            prompt=t.get("prompt", str),
+            min_chars=t.count("min_chars", cls.min_chars),
+            max_chars=t.count("max_chars", cls.max_chars),
+            similarity=t.choice("similarity", SIMILARITIES, cls.similarity),
+            similarity_threshold=t.number(
+                "similarity_threshold", cls.similarity_threshold, 0.01, 1.0
+            ),
+            ngram=t.count("ngram", cls.ngram),
+            placement=t.choice("placement", PLACEMENTS, cls.placement),
+            styles=tuple(styles),
+            overwrite=t.get("overwrite", bool, cls.overwrite),
         )
 
 

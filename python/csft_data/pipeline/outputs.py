@@ -243,6 +243,8 @@ def write_outputs(recipe: Recipe, results: list[StageResult]) -> dict[str, Any]:
         "outputs": outputs,
         "removed_files": removed_files,
     }
+    if "diversify" in by_name:  # only then: other builds keep their manifests
+        manifest["diversify"] = by_name["diversify"].stats["diversify"]
     (staging / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )

@@ -18,6 +18,7 @@ from csft_data.adapters import STYLES
 from csft_data.pipeline.config import (
     DecontamConfig,
     DedupConfig,
+    DiversifyConfig,
     LengthsConfig,
     MixtureConfig,
     NormalizeConfig,
@@ -67,6 +68,8 @@ class Recipe:
     mixture: MixtureConfig
     split: SplitConfig
     on_error: str = "skip"
+    #: None: no ``[diversify]`` table (the stage does not run and is not recorded).
+    diversify: DiversifyConfig | None = None
 
     def source(self, name: str) -> Source:
         return next(s for s in self.sources if s.name == name)
@@ -85,6 +88,8 @@ class Recipe:
 
         # asdict turns the stage configurations into dicts too (each one its to_json()).
         d = {k: plain(v) for k, v in asdict(self).items() if k not in ("path", "out_dir")}
+        if self.diversify is None:  # recipes without it keep their fingerprints
+            del d["diversify"]
         return d
 
 
@@ -112,6 +117,7 @@ def parse_recipe(
         "normalize",
         "dedup",
         "decontaminate",
+        "diversify",
         "lengths",
         "mixture",
         "split",
@@ -200,6 +206,14 @@ def parse_recipe(
         lengths = LengthsConfig.from_table(ln, base)
         ln.finish()
 
+    diversify: DiversifyConfig | None = None
+    if "diversify" in data:
+        dv = _Table(data["diversify"], "diversify", file)
+        diversify = DiversifyConfig.from_table(dv, base)
+        dv.finish()
+        if diversify.instructions is None and diversify.generator is None:
+            raise dv._err("generator", "give instructions = FILE, or a generator to make them")
+
     mx = _Table(data.get("mixture", {}), "mixture", file)
     mixture = MixtureConfig.from_table(mx)
     mx.finish()
@@ -229,4 +243,5 @@ def parse_recipe(
         mixture=mixture,
         split=split,
         on_error=on_error,
+        diversify=diversify,
     )

@@ -1,8 +1,9 @@
 """``csft-data build``: a recipe → deduplicated, decontaminated Alpaca train/val splits.
 
 Stages (each cached by fingerprint under ``<dir>/.cache/``): adapt → normalize → dedup (per
-source, then across sources) → decontaminate → lengths (template + cut-off policy) → mixture →
-split (by dedup cluster and conversation) → write. The final write puts ``train``/``val``
+source, then across sources) → decontaminate → diversify (only with ``[diversify]``: SF-Med's
+generated instructions) → lengths (template + cut-off policy) → mixture → split (by dedup
+cluster and conversation) → write. The final write puts ``train``/``val``
 (JSONL and Parquet), ``dataset_info.json`` (LLaMA-Factory), ``manifest.json``, ``report.html``
 with PNG plots, a dataset card (``README.md``) and the per-record evidence of every removal
 (``removed/``) into the output folder, all-or-nothing: they are written to a staging folder
@@ -42,6 +43,7 @@ from csft_data.pipeline.adapt import adapt_stage
 from csft_data.pipeline.cache import StageCache, StageResult, fingerprint
 from csft_data.pipeline.decontaminate import decontaminate_stage
 from csft_data.pipeline.dedup import dedup_stage
+from csft_data.pipeline.diversify import GENERATIONS, diversify_stage
 from csft_data.pipeline.lengths import lengths_stage
 from csft_data.pipeline.mixture import mixture_stage
 from csft_data.pipeline.normalize import normalize_stage
@@ -49,7 +51,16 @@ from csft_data.pipeline.recipe import Recipe, load_recipe
 from csft_data.pipeline.split import split_stage
 from csft_data.write import PathArg, remove_stale_temps, same_file
 
-STAGES = ("adapt", "normalize", "dedup", "decontaminate", "lengths", "mixture", "split")
+STAGES = (
+    "adapt",
+    "normalize",
+    "dedup",
+    "decontaminate",
+    "diversify",
+    "lengths",
+    "mixture",
+    "split",
+)
 
 #: What a build writes into its output folder (top-level names): an input there would be lost.
 OUTPUT_NAMES = (
@@ -116,6 +127,10 @@ def plan(recipe: Recipe) -> list[str]:
     )
     ev = ", ".join(f"{e.path.name} ({e.adapter or 'fields'})" for e in recipe.evals) or "none"
     lines.append(f"  decontaminate  against {ev}")
+    if recipe.diversify is not None:
+        dv = recipe.diversify
+        what = dv.instructions or f"{dv.generator}, {dv.target} per scenario"
+        lines.append(f"  diversify      {'+'.join(dv.scenarios)} from {what} as {dv.placement}")
     if recipe.lengths:
         ln = recipe.lengths
         lines.append(f"  lengths        {ln.template} cutoff {ln.cutoff_len} policy {ln.policy}")
@@ -133,6 +148,11 @@ def recipe_inputs(r: Recipe) -> list[PathArg]:
     files += [("the [decontaminate] eval file", e.path) for e in r.evals]
     if r.lengths is not None:
         files.append(("the [lengths] tokenizer", Path(r.lengths.tokenizer)))
+    if r.diversify is not None:
+        for key in ("instructions", "seeds", "terms"):
+            path = getattr(r.diversify, key)
+            if path is not None:
+                files.append((f"the [diversify] {key} file", Path(path)))
     return files
 
 
@@ -147,6 +167,9 @@ def check_build(r: Recipe) -> None:
     for e in r.evals:
         if not e.path.is_file():
             raise FileNotFoundError(2, "[decontaminate] eval: no such file", str(e.path))
+    for what, path in recipe_inputs(r)[1:]:
+        if what.startswith("the [diversify]") and path is not None and not Path(path).is_file():
+            raise FileNotFoundError(2, f"{what}: no such file", str(path))
     out = r.out_dir
     for what, given in recipe_inputs(r):
         if given is None:
@@ -280,13 +303,15 @@ def build(
         results.append(normalize_stage(cache, r, results[-1]))
         results.append(dedup_stage(cache, r, results[-1]))
         results.append(decontaminate_stage(cache, r, results[-1]))
+        if r.diversify is not None:
+            results.append(diversify_stage(cache, r, results[-1]))
         results.append(lengths_stage(cache, r, results[-1]))
         results.append(mixture_stage(cache, r, results[-1]))
         results.append(split_stage(cache, r, results[-1]))
         if on_stage is not None:
             on_stage("write", False)
         manifest = write_outputs(r, results)
-        _prune_cache(cache.root, {res.dir.name for res in results})
+        _prune_cache(cache.root, {res.dir.name for res in results} | {GENERATIONS})
     return BuildResult(out_dir=out, manifest=manifest, stages=results)
 
 

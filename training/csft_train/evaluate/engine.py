@@ -198,10 +198,16 @@ def generate_greedy(
     batch_size: int,
     stop_ids: Sequence[int] | None = None,
     progress: Callable[[int], None] | None = None,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int = 0,
 ) -> list[list[int]]:
     """Greedy continuations (new token ids, stop token excluded) of each prompt, batched with
     left padding. ``max_new_tokens`` may differ per prompt (batches generate up to their
-    largest and each row is cut to its own)."""
+    largest and each row is cut to its own). ``temperature`` > 0 samples instead (nucleus
+    ``top_p``), torch's generator seeded with ``seed`` plus the batch's number inside a forked
+    RNG state (the caller's is left as it was): the same prompts, batch size and hardware give
+    the same tokens."""
     import torch
     from transformers import GenerationConfig
 
@@ -215,20 +221,27 @@ def generate_greedy(
     stops = list(stop_ids) if stop_ids is not None else stop_token_ids(tokenizer)
     pad_id = int(tokenizer.pad_token_id)
     out: list[list[int]] = [[] for _ in prompt_ids]
+    sampling = {"temperature": temperature, "top_p": top_p} if temperature > 0 else {}
+    devices = [device] if getattr(device, "type", "") == "cuda" else []
     with torch.inference_mode():
-        for batch in batches_by_length([len(p) for p in prompt_ids], batch_size):
+        batches = batches_by_length([len(p) for p in prompt_ids], batch_size)
+        for number, batch in enumerate(batches):
             ids, mask, _ = _left_pad([prompt_ids[i] for i in batch], pad_id, device)
             limit = max(limits[i] for i in batch)
             if limit <= 0:
                 continue
             config = make_config(
                 max_new_tokens=limit,
-                do_sample=False,
+                do_sample=bool(sampling),
                 num_beams=1,
                 pad_token_id=pad_id,
                 eos_token_id=stops or None,
+                **sampling,
             )
-            gen = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+            with torch.random.fork_rng(devices=devices, enabled=bool(sampling)):
+                if sampling:
+                    torch.manual_seed(seed + number)
+                gen = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
             new = gen[:, ids.shape[1] :].cpu().tolist()
             for row, i in zip(new, batch, strict=True):
                 kept: list[int] = []
