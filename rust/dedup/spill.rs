@@ -41,11 +41,6 @@ impl RowFile {
         })
     }
 
-    /// Bytes written so far.
-    pub(super) fn len_bytes(&self) -> u64 {
-        self.len
-    }
-
     /// u32 values written so far.
     pub(super) fn len_u32(&self) -> u64 {
         self.len / 4
@@ -112,12 +107,77 @@ fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::R
     Ok(())
 }
 
-/// Collects a corpus batch by batch into a temporary folder under a given parent.
-pub struct SpillBuilder {
-    dir: tempfile::TempDir,
+/// The spill files of a builder: the texts file, then one file per band.
+struct SpillFiles {
     texts: RowFile,
+    bands: Vec<RowFile>,
+}
+
+/// Batches of bytes for the spill files queued to the writer thread at most (a few MB each).
+const WRITE_QUEUE: usize = 4;
+
+/// The thread that writes the spill files. Dropped unfinished (a run that failed while
+/// reading), it is stopped and waited for, so the folder is never removed under it.
+struct Writer {
+    /// Per batch: the texts' bytes, then each band's keys (little-endian u64).
+    queue: Option<std::sync::mpsc::SyncSender<Vec<Vec<u8>>>>,
+    thread: Option<std::thread::JoinHandle<Result<SpillFiles>>>,
+}
+
+impl Writer {
+    fn spawn(mut files: SpillFiles) -> Self {
+        let (queue, jobs) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(WRITE_QUEUE);
+        let thread = std::thread::spawn(move || -> Result<SpillFiles> {
+            for parts in jobs {
+                let mut parts = parts.into_iter();
+                if let Some(texts) = parts.next() {
+                    files.texts.append_bytes(&texts)?;
+                }
+                for (file, keys) in files.bands.iter_mut().zip(parts) {
+                    file.append_bytes(&keys)?;
+                }
+            }
+            Ok(files)
+        });
+        Self {
+            queue: Some(queue),
+            thread: Some(thread),
+        }
+    }
+
+    /// Queues one batch; false when the thread has stopped on an error (see `join`).
+    fn send(&self, parts: Vec<Vec<u8>>) -> bool {
+        let queue = self.queue.as_ref().expect("writer not joined");
+        queue.send(parts).is_ok()
+    }
+
+    /// Waits for the thread and returns its files, or its error.
+    fn join(&mut self) -> Result<SpillFiles> {
+        drop(self.queue.take());
+        let thread = self.thread.take().expect("writer joined once");
+        match thread.join() {
+            Ok(files) => files,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.join();
+        }
+    }
+}
+
+/// Collects a corpus batch by batch into a temporary folder under a given parent. The files
+/// are written by a thread of their own, so writing overlaps the signing of the next batches.
+pub struct SpillBuilder {
+    // dropped before `dir`: the writer is stopped before its folder is removed
+    writer: Writer,
+    dir: tempfile::TempDir,
+    written: u64,
     text_ends: Vec<u64>,
-    band_files: Vec<RowFile>,
     key_hashes: Vec<u128>,
     kinds: Vec<TextKind>,
     lengths: Option<Vec<u32>>,
@@ -137,14 +197,17 @@ impl SpillBuilder {
             .suffix(&format!(".tmp-{}", std::process::id()))
             .tempdir_in(parent)
             .map_err(|e| Error::io(parent, e))?;
-        let band_files = (0..bands)
-            .map(|b| RowFile::create(&dir.path().join(format!("band-{b:03}.bin"))))
-            .collect::<Result<_>>()?;
-        Ok(Self {
+        let files = SpillFiles {
             texts: RowFile::create(&dir.path().join("texts.bin"))?,
+            bands: (0..bands)
+                .map(|b| RowFile::create(&dir.path().join(format!("band-{b:03}.bin"))))
+                .collect::<Result<_>>()?,
+        };
+        Ok(Self {
+            writer: Writer::spawn(files),
             dir,
+            written: 0,
             text_ends: Vec::new(),
-            band_files,
             key_hashes: Vec::new(),
             kinds: Vec::new(),
             lengths: (cfg.keep == KeepPolicy::Longest).then(Vec::new),
@@ -159,20 +222,27 @@ impl SpillBuilder {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let keys =
             BandKeys::from_signatures(&signatures(&refs, &self.params)?, self.bands, self.rows);
-        for (b, file) in self.band_files.iter_mut().enumerate() {
-            let bytes: Vec<u8> = (0..refs.len())
-                .flat_map(|i| keys.row(i)[b].to_le_bytes())
-                .collect();
-            file.append_bytes(&bytes)?;
+        let mut parts = Vec::with_capacity(self.bands + 1);
+        let mut text_bytes = Vec::with_capacity(refs.iter().map(|t| t.len()).sum());
+        for text in &refs {
+            text_bytes.extend_from_slice(text.as_bytes());
+            self.text_ends.push(self.written + text_bytes.len() as u64);
         }
+        self.written += text_bytes.len() as u64;
+        parts.push(text_bytes);
+        parts.extend((0..self.bands).map(|b| {
+            (0..refs.len())
+                .flat_map(|i| keys.row(i)[b].to_le_bytes())
+                .collect::<Vec<u8>>()
+        }));
         self.kinds.extend_from_slice(keys.kinds());
         self.key_hashes.extend(exact::key_hashes(&refs));
         if let Some(lengths) = self.lengths.as_mut() {
             lengths.extend(char_counts(&refs));
         }
-        for text in &refs {
-            self.texts.append_bytes(text.as_bytes())?;
-            self.text_ends.push(self.texts.len_bytes());
+        if !self.writer.send(parts) {
+            // the writer stopped on an error: report it
+            return self.writer.join().map(|_| ());
         }
         Ok(())
     }
@@ -185,16 +255,17 @@ impl SpillBuilder {
         self.kinds.is_empty()
     }
 
-    /// Bytes written to disk so far.
+    /// Bytes of the spill files (texts and band keys).
     pub fn disk_bytes(&self) -> u64 {
-        self.texts.len_bytes() + self.band_files.iter().map(RowFile::len_bytes).sum::<u64>()
+        self.written + (self.kinds.len() * self.bands * 8) as u64
     }
 
-    pub fn finish(self) -> Result<SpillCorpus> {
+    pub fn finish(mut self) -> Result<SpillCorpus> {
+        let files = self.writer.join()?;
         Ok(SpillCorpus {
-            texts: self.texts.finish()?,
-            band_files: self
-                .band_files
+            texts: files.texts.finish()?,
+            band_files: files
+                .bands
                 .into_iter()
                 .map(RowFile::finish)
                 .collect::<Result<_>>()?,
