@@ -227,6 +227,9 @@ def dedup_files(
     sketch: str = "oph",
     memory_limit: int | None = None,
     tmp_dir: PathLike[str] | str | None = None,
+    sketches: Sequence[PathLike[str] | str] | None = None,
+    sketch_out: PathLike[str] | str | None = None,
+    num_threads: int | None = None,
 ) -> dict[str, Any]: ...
 
 @final

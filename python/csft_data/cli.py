@@ -187,6 +187,9 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty() if args.progress is None else args.progress,
         memory_limit=args.memory_limit,
         tmp_dir=args.tmp_dir,
+        engine=args.engine,
+        ray_address=args.ray_address,
+        ray_cpus_per_task=args.ray_cpus_per_task,
     )
     if args.stats is not None:
         write_text_atomic(args.stats, json.dumps(stats, ensure_ascii=False, indent=2) + "\n")
@@ -453,8 +456,23 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--tmp-dir",
         type=Path,
-        help="temporary files of an out-of-core run (default: the output's folder)",
+        help="temporary files of an out-of-core run, and the sketches of --engine ray "
+        "(a folder every node sees; default: the output's folder)",
     )
+    e = p.add_argument_group("engine")
+    e.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: each input file's first pass runs as a Ray task (pip install "
+        "'csft-data[ray]'); same output as local",
+    )
+    e.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="auto (this machine's cluster) or ray://host:port; default: a local Ray",
+    )
+    e.add_argument("--ray-cpus-per-task", type=int, default=1, metavar="N")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--output-format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_dedup)

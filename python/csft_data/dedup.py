@@ -166,6 +166,9 @@ def dedup_files(
     sketch: str = "oph",
     memory_limit: int | str | None = None,
     tmp_dir: str | Path | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    ray_cpus_per_task: int = 1,
 ) -> dict[str, Any]:
     """Exact + MinHash-LSH near-duplicate removal over files, each file one source.
 
@@ -192,6 +195,13 @@ def dedup_files(
     folder; memory then stays about 100 bytes a record) with the same result; ``0`` always
     does. A run whose temporary files would not fit on that disk is refused before it starts.
     The stats say which way it ran (``out_of_core``, ``spilled_bytes``).
+
+    ``engine``: ``local`` (the default: this process) or ``ray``: each input file's first pass
+    (reading, dedup texts, signatures) runs as a Ray task on the cluster at ``ray_address``
+    (default: the running Ray instance, else a local one; ``"auto"``: this machine's cluster)
+    with ``ray_cpus_per_task`` cores, writing a sketch into a temporary folder under
+    ``tmp_dir`` (which every node must see); the rest runs here from the sketches
+    (:mod:`csft_data.ray_engine`). Same inputs and options: the same bytes as ``local``.
     """
     paths = [Path(p) for p in inputs]
     if not paths:
@@ -244,7 +254,25 @@ def dedup_files(
         "sketch": sketch,
     }
     sources: list[tuple[PathLike[str] | str, str]] = list(zip(paths, names, strict=True))
+    if engine not in ("local", "ray"):
+        raise _core.ConfigError(f"unknown engine {engine!r}: expected local or ray")
+    sketch_dir: Path | None = None
+    ray_stats: dict[str, Any] | None = None
     try:
+        if engine == "ray":
+            from csft_data import ray_engine
+
+            here = (out or Path("x")).absolute().parent
+            parent = Path(tmp_dir) if tmp_dir is not None else here
+            sketch_dir = ray_engine.sketch_folder(parent)
+            options["sketches"], ray_stats = ray_engine.sketch_inputs(
+                list(zip(paths, names, strict=True)),
+                options,
+                sketch_dir,
+                address=ray_address,
+                cpus_per_task=ray_cpus_per_task,
+                report=report if progress else None,
+            )
         if out is None:  # clusters and counts only: the kept records are not copied
             stats: dict[str, Any] = _core.dedup_files(sources, None, **options)
         else:
@@ -252,6 +280,8 @@ def dedup_files(
                 stats = _core.dedup_files(sources, target, **options)
     finally:
         bar.close()
+        if sketch_dir is not None:
+            ray_engine.remove_folder(sketch_dir)
     stats["seconds"] = round(time.perf_counter() - start, 3)
     stats["output"] = str(out) if out is not None else None
     stats["clusters_file"] = str(clusters) if clusters is not None else None
@@ -272,4 +302,7 @@ def dedup_files(
         "priority": preferred or None,
         "fields": list(fields) if fields is not None else None,
     }
+    stats["engine"] = engine
+    if ray_stats is not None:
+        stats["ray"] = ray_stats
     return stats

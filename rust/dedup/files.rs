@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use super::corpus::Corpus;
+use super::corpus::{Corpus, MemoryCorpus};
+use super::lsh::BandKeys;
+use super::sketch::{read_sketch, FileSketch};
 use super::spill::SpillBuilder;
 use super::{
     dedup_corpus, dedup_scopes, memory_corpus, DedupConfig, DedupInputs, DedupStats, Duplicate,
@@ -24,6 +26,7 @@ use crate::io::write::JsonlWriter;
 use crate::io::{Format, ReaderOptions, RecordReader};
 use crate::normalize::{normalize_text, TextOptions};
 use crate::record::Record;
+use crate::record::RecordBatch;
 
 /// Which dedup scopes to run (SF-Med runs both: per source, then across sources).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -217,9 +220,57 @@ fn run_scopes(corpus: &impl Corpus, sources: &[u32], cfg: &DedupFilesConfig) -> 
 
 pub use crate::error::Progress;
 
+/// The reader options of a run: the chosen fields are required.
+fn reader_options(cfg: &DedupFilesConfig) -> ReaderOptions {
+    let mut opts = cfg.reader.clone();
+    if let Some(f) = &cfg.fields {
+        opts.required = f.clone();
+    }
+    opts
+}
+
+/// What reading one input file found.
+pub(crate) struct ReadSummary {
+    pub records: u64,
+    pub rejected: u64,
+    pub format: Format,
+}
+
+/// Streams `src` batch by batch; `each` gets the batch, its dedup texts and the bytes read so
+/// far of the file's total. This is pass 1 of a local run and of a sketch (`sketch.rs`).
+pub(crate) fn for_each_batch(
+    src: &SourceFile,
+    cfg: &DedupFilesConfig,
+    mut each: impl FnMut(&RecordBatch, &[String], u64, u64) -> Result<()>,
+) -> Result<ReadSummary> {
+    let mut reader = RecordReader::open(&src.path, reader_options(cfg))?;
+    let total = reader.total_bytes();
+    while let Some(batch) = reader.next_batch()? {
+        let texts = record_texts(&batch.records, cfg.fields.as_deref());
+        each(&batch, &texts, reader.bytes_read(), total)?;
+    }
+    let stats = reader.stats();
+    Ok(ReadSummary {
+        records: stats.records,
+        rejected: stats.rejected,
+        format: reader.format(),
+    })
+}
+
+/// Exact-key hashes, band keys and lengths computed with the texts elsewhere (sketches).
+#[derive(Default)]
+struct Signed {
+    key_hashes: Vec<u128>,
+    keys: Vec<u64>,
+    kinds: Vec<super::TextKind>,
+    lengths: Vec<u32>,
+}
+
 /// Where pass 1 puts the dedup texts.
 enum Texts {
     Memory(TextArena),
+    /// Texts with their signing done (from sketches), in memory.
+    Signed(TextArena, Signed),
     Spill(Box<SpillBuilder>),
 }
 
@@ -277,11 +328,39 @@ fn spill_folder(
     Ok(Some(folder))
 }
 
+/// Adds a sketch's texts and signing to pass 1's texts.
+fn push_sketch(texts: &mut Texts, sketch: &FileSketch) -> Result<()> {
+    let refs = sketch.texts();
+    match texts {
+        Texts::Memory(_) => unreachable!("a run from sketches keeps their signing"),
+        Texts::Signed(arena, signed) => {
+            for text in &refs {
+                arena.push(text);
+            }
+            signed.key_hashes.extend_from_slice(&sketch.key_hashes);
+            signed.keys.extend_from_slice(sketch.keys.keys());
+            signed.kinds.extend_from_slice(sketch.keys.kinds());
+            if let Some(l) = &sketch.lengths {
+                signed.lengths.extend_from_slice(l);
+            }
+            Ok(())
+        }
+        Texts::Spill(builder) => builder.push_signed(
+            &refs,
+            sketch.key_hashes.clone(),
+            &sketch.keys,
+            sketch.lengths.clone(),
+        ),
+    }
+}
+
 /// Runs dedup over `inputs` and writes `output` (kept records), `clusters` (one line per
 /// cluster of two or more) and, in skip mode, `quarantine`. Without `output` the second pass
 /// (copying the kept records) is skipped: only the clusters and the counts are produced.
+/// With `sketches` (one per input, see `sketch.rs`) pass 1 reads them instead of the inputs.
 pub fn dedup_files(
     inputs: &[SourceFile],
+    sketches: Option<&[PathBuf]>,
     output: Option<&Path>,
     clusters: Option<&Path>,
     quarantine: Option<&Path>,
@@ -298,19 +377,25 @@ pub fn dedup_files(
             )));
         }
     }
-    let fields = cfg.fields.as_deref();
-    let mut reader_opts = cfg.reader.clone();
-    if let Some(f) = fields {
-        reader_opts.required = f.to_vec();
+    if let Some(sk) = sketches {
+        if sk.len() != inputs.len() {
+            return Err(Error::config(format!(
+                "{} sketches for {} inputs",
+                sk.len(),
+                inputs.len()
+            )));
+        }
     }
+    let reader_opts = reader_options(cfg);
     // Pass 1: dedup texts (in memory or spilled), sources and record indices within each file.
     let total: u64 = inputs
         .iter()
         .map(|s| std::fs::metadata(&s.path).map(|m| m.len()).unwrap_or(0))
         .sum();
-    let mut texts = match spill_folder(inputs, output, total, cfg)? {
-        None => Texts::Memory(TextArena::default()),
-        Some(parent) => Texts::Spill(Box::new(SpillBuilder::new(&parent, &cfg.dedup)?)),
+    let mut texts = match (spill_folder(inputs, output, total, cfg)?, sketches) {
+        (None, None) => Texts::Memory(TextArena::default()),
+        (None, Some(_)) => Texts::Signed(TextArena::default(), Signed::default()),
+        (Some(parent), _) => Texts::Spill(Box::new(SpillBuilder::new(&parent, &cfg.dedup)?)),
     };
     let mut sources: Vec<u32> = Vec::new();
     let mut index_in_file: Vec<u64> = Vec::new();
@@ -319,35 +404,52 @@ pub fn dedup_files(
     let mut q_writer = quarantine.map(JsonlWriter::create).transpose()?;
     let mut done = 0u64;
     for (sid, src) in inputs.iter().enumerate() {
-        let mut reader = RecordReader::open(&src.path, reader_opts.clone())?;
         let before = done;
-        while let Some(batch) = reader.next_batch()? {
-            let batch_texts = record_texts(&batch.records, fields);
-            match &mut texts {
-                Texts::Memory(arena) => {
-                    for text in &batch_texts {
-                        arena.push(text);
-                    }
+        let read = match sketches {
+            Some(sk) => {
+                let sketch = read_sketch(&sk[sid], src, cfg)?;
+                push_sketch(&mut texts, &sketch)?;
+                sources.extend(std::iter::repeat_n(sid as u32, sketch.index_in_file.len()));
+                index_in_file.extend_from_slice(&sketch.index_in_file);
+                if let Some(q) = q_writer.as_mut() {
+                    let lines = sketch.quarantine.iter().filter(|&&b| b == b'\n').count();
+                    q.write_serialized(&sketch.quarantine, lines as u64)?;
                 }
-                Texts::Spill(builder) => builder.push(&batch_texts)?,
+                done = before + std::fs::metadata(&src.path).map_or(0, |m| m.len());
+                progress("read", done, total)?;
+                ReadSummary {
+                    records: sketch.records,
+                    rejected: sketch.rejected,
+                    format: sketch.format,
+                }
             }
-            for origin in &batch.origins {
-                sources.push(sid as u32);
-                index_in_file.push(origin.index);
-            }
-            if let Some(q) = q_writer.as_mut() {
-                q.write_rejections(&batch.rejections)?;
-            }
-            done = before + reader.bytes_read();
-            progress("read", done, total)?;
-        }
-        let stats = reader.stats();
-        formats.push(reader.format());
+            None => for_each_batch(src, cfg, |batch, batch_texts, read, _| {
+                match &mut texts {
+                    Texts::Memory(arena) => {
+                        for text in batch_texts {
+                            arena.push(text);
+                        }
+                    }
+                    Texts::Signed(..) => unreachable!("signed texts come from sketches"),
+                    Texts::Spill(builder) => builder.push(batch_texts)?,
+                }
+                for origin in &batch.origins {
+                    sources.push(sid as u32);
+                    index_in_file.push(origin.index);
+                }
+                if let Some(q) = q_writer.as_mut() {
+                    q.write_rejections(&batch.rejections)?;
+                }
+                done = before + read;
+                progress("read", done, total)
+            })?,
+        };
+        formats.push(read.format);
         counts.push(SourceCounts {
             name: src.name.clone(),
             path: src.path.clone(),
-            records: stats.records + stats.rejected,
-            rejected: stats.rejected,
+            records: read.records + read.rejected,
+            rejected: read.rejected,
             ..SourceCounts::default()
         });
     }
@@ -356,6 +458,14 @@ pub fn dedup_files(
         Texts::Memory(arena) => {
             let texts = arena.texts();
             let corpus = memory_corpus(&texts, &DedupInputs::default(), &cfg.dedup)?;
+            (run_scopes(&corpus, &sources, cfg)?, 0)
+        }
+        Texts::Signed(arena, signed) => {
+            let texts = arena.texts();
+            let (bands, rows) = cfg.dedup.validate()?;
+            let keys = BandKeys::from_parts(bands, rows, signed.keys, signed.kinds)?;
+            let lengths = (cfg.dedup.keep == super::KeepPolicy::Longest).then_some(signed.lengths);
+            let corpus = MemoryCorpus::signed(&texts, signed.key_hashes, keys, lengths)?;
             (run_scopes(&corpus, &sources, cfg)?, 0)
         }
         Texts::Spill(builder) => {
@@ -577,6 +687,7 @@ mod pass_tests {
         };
         let stats = dedup_files(
             &[src],
+            None,
             Some(&output),
             None,
             Some(&quarantine),

@@ -305,6 +305,34 @@ impl BandKeys {
         Ok(out)
     }
 
+    /// Keys computed elsewhere (a row-major `kinds.len() × bands` matrix), e.g. read back from a
+    /// sketch file.
+    pub fn from_parts(
+        bands: usize,
+        rows: usize,
+        keys: Vec<u64>,
+        kinds: Vec<TextKind>,
+    ) -> Result<Self> {
+        if keys.len() != kinds.len() * bands {
+            return Err(Error::config(format!(
+                "{} band keys for {} texts of {bands} bands",
+                keys.len(),
+                kinds.len()
+            )));
+        }
+        Ok(Self {
+            bands,
+            rows,
+            keys,
+            kinds,
+        })
+    }
+
+    /// The row-major `len × bands` key matrix.
+    pub fn keys(&self) -> &[u64] {
+        &self.keys
+    }
+
     pub fn len(&self) -> usize {
         self.kinds.len()
     }

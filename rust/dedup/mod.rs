@@ -27,6 +27,7 @@ pub mod lsh;
 pub mod minhash;
 pub mod oph;
 pub mod shingle;
+pub mod sketch;
 pub mod spill;
 mod verify;
 

@@ -86,6 +86,21 @@ pub enum TextKind {
 }
 
 impl TextKind {
+    /// One byte per kind (0 normal, 1 short, 2 empty), as the bindings and sketches store it.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Normal => 0,
+            Self::Short => 1,
+            Self::Empty => 2,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        [Self::Normal, Self::Short, Self::Empty]
+            .get(code as usize)
+            .copied()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Normal => "normal",

@@ -222,9 +222,33 @@ impl SpillBuilder {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let keys =
             BandKeys::from_signatures(&signatures(&refs, &self.params)?, self.bands, self.rows);
+        let lengths = self.lengths.is_some().then(|| char_counts(&refs));
+        self.push_signed(&refs, exact::key_hashes(&refs), &keys, lengths)
+    }
+
+    /// Adds the texts of one batch signed elsewhere: their exact-key hashes, band keys and (for
+    /// the keep policy `longest`) lengths, as [`SpillBuilder::push`] computes them.
+    pub fn push_signed(
+        &mut self,
+        refs: &[&str],
+        key_hashes: Vec<u128>,
+        keys: &BandKeys,
+        lengths: Option<Vec<u32>>,
+    ) -> Result<()> {
+        if keys.len() != refs.len() || key_hashes.len() != refs.len() || keys.bands() != self.bands
+        {
+            return Err(Error::config(format!(
+                "a signed batch of {} texts has {} key hashes and {} rows of {} bands ({} wanted)",
+                refs.len(),
+                key_hashes.len(),
+                keys.len(),
+                keys.bands(),
+                self.bands
+            )));
+        }
         let mut parts = Vec::with_capacity(self.bands + 1);
         let mut text_bytes = Vec::with_capacity(refs.iter().map(|t| t.len()).sum());
-        for text in &refs {
+        for text in refs {
             text_bytes.extend_from_slice(text.as_bytes());
             self.text_ends.push(self.written + text_bytes.len() as u64);
         }
@@ -236,9 +260,11 @@ impl SpillBuilder {
                 .collect::<Vec<u8>>()
         }));
         self.kinds.extend_from_slice(keys.kinds());
-        self.key_hashes.extend(exact::key_hashes(&refs));
-        if let Some(lengths) = self.lengths.as_mut() {
-            lengths.extend(char_counts(&refs));
+        self.key_hashes.extend(key_hashes);
+        match (self.lengths.as_mut(), lengths) {
+            (Some(all), Some(lengths)) if lengths.len() == refs.len() => all.extend(lengths),
+            (Some(_), _) => return Err(Error::config("a signed batch lacks its text lengths")),
+            (None, _) => {}
         }
         if !self.writer.send(parts) {
             // the writer stopped on an error: report it

@@ -533,11 +533,12 @@ fn out_of_core_runs_equal_in_memory_runs() {
         .collect();
     let spill = dir.path().join("spill");
     std::fs::create_dir(&spill).unwrap();
-    let run = |cfg: &DedupFilesConfig, tag: &str| {
+    let run = |cfg: &DedupFilesConfig, tag: &str, sketches: Option<&[std::path::PathBuf]>| {
         let out = dir.path().join(format!("{tag}.jsonl"));
         let clusters = dir.path().join(format!("{tag}.clusters.jsonl"));
         let stats = dedup_files(
             &inputs,
+            sketches,
             Some(&out),
             Some(&clusters),
             None,
@@ -571,21 +572,126 @@ fn out_of_core_runs_equal_in_memory_runs() {
                 tmp_dir: Some(spill.clone()),
                 ..DedupFilesConfig::default()
             };
-            let (mem, mem_out, mem_clusters) = run(&cfg, "mem");
+            let (mem, mem_out, mem_clusters) = run(&cfg, "mem", None);
             let disk_cfg = DedupFilesConfig {
                 memory_limit: Some(0),
                 ..cfg.clone()
             };
-            let (disk, disk_out, disk_clusters) = run(&disk_cfg, "disk");
+            let (disk, disk_out, disk_clusters) = run(&disk_cfg, "disk", None);
+            // pass 1 from per-file sketches (the Ray engine's path), in memory and out of core
+            let sketches: Vec<std::path::PathBuf> = inputs
+                .iter()
+                .enumerate()
+                .map(|(k, src)| {
+                    let path = dir.path().join(format!("src{k}.sketch"));
+                    sketch::sketch_file(src, &path, &cfg, &mut |_, _, _| Ok(())).unwrap();
+                    path
+                })
+                .collect();
+            let (sk_mem, sk_mem_out, sk_mem_clusters) = run(&cfg, "skmem", Some(&sketches));
+            let (sk_disk, sk_disk_out, sk_disk_clusters) =
+                run(&disk_cfg, "skdisk", Some(&sketches));
             let what = format!("{scope:?} verify={verify} keep={keep:?}");
             assert!(!mem.out_of_core && disk.out_of_core && disk.spilled_bytes > 0);
-            assert_eq!(mem_out, disk_out, "{what}: kept records differ");
-            assert_eq!(mem_clusters, disk_clusters, "{what}: clusters differ");
-            assert_eq!(mem.sources, disk.sources, "{what}");
-            assert_eq!((mem.within, mem.cross), (disk.within, disk.cross), "{what}");
+            assert!(!sk_mem.out_of_core && sk_disk.out_of_core);
+            for (out, clusters, stats, how) in [
+                (&disk_out, &disk_clusters, &disk, "out of core"),
+                (&sk_mem_out, &sk_mem_clusters, &sk_mem, "from sketches"),
+                (
+                    &sk_disk_out,
+                    &sk_disk_clusters,
+                    &sk_disk,
+                    "from sketches out of core",
+                ),
+            ] {
+                assert_eq!(&mem_out, out, "{what} {how}: kept records differ");
+                assert_eq!(&mem_clusters, clusters, "{what} {how}: clusters differ");
+                assert_eq!(mem.sources, stats.sources, "{what} {how}");
+                assert_eq!(
+                    (mem.within, mem.cross),
+                    (stats.within, stats.cross),
+                    "{what} {how}"
+                );
+            }
             assert!(mem.clusters > 0, "{what}: nothing found");
             let left: Vec<_> = std::fs::read_dir(&spill).unwrap().collect();
             assert!(left.is_empty(), "temporary files left behind: {left:?}");
         }
     }
+}
+
+/// A sketch is refused, not trusted, when it is damaged, made with other options, or its input
+/// changed since; a quarantine written from sketches equals a local run's.
+#[test]
+fn sketches_are_checked_before_use() {
+    use files::{dedup_files, DedupFilesConfig, SourceFile};
+    use sketch::{read_sketch, sketch_file};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.jsonl");
+    let long = "患者头痛发热咳嗽三天，伴有咽痛流涕，请问应该吃什么药比较好呢";
+    std::fs::write(
+        &path,
+        format!("{{\"text\":\"{long}\"}}\n{{\"text\": broken\n{{\"text\":\"{long}\"}}\n"),
+    )
+    .unwrap();
+    let src = SourceFile {
+        path: path.clone(),
+        name: "a".into(),
+    };
+    let cfg = DedupFilesConfig {
+        fields: Some(vec!["text".into()]),
+        reader: crate::io::ReaderOptions {
+            on_error: crate::io::OnError::Skip,
+            ..Default::default()
+        },
+        ..DedupFilesConfig::default()
+    };
+    let sk = dir.path().join("a.sketch");
+    let summary = sketch_file(&src, &sk, &cfg, &mut |_, _, _| Ok(())).unwrap();
+    assert_eq!((summary.records, summary.rejected), (2, 1));
+    assert!(read_sketch(&sk, &src, &cfg).is_ok());
+
+    // the quarantine and output from the sketch equal a local run's
+    let run = |sketches: Option<&[std::path::PathBuf]>, tag: &str| {
+        let (out, q) = (
+            dir.path().join(format!("{tag}.jsonl")),
+            dir.path().join(format!("{tag}.q.jsonl")),
+        );
+        dedup_files(
+            std::slice::from_ref(&src),
+            sketches,
+            Some(&out),
+            None,
+            Some(&q),
+            &cfg,
+            &mut |_, _, _| Ok(()),
+        )
+        .unwrap();
+        (std::fs::read(out).unwrap(), std::fs::read(q).unwrap())
+    };
+    assert_eq!(
+        run(None, "local"),
+        run(Some(std::slice::from_ref(&sk)), "sketch")
+    );
+
+    let other = DedupFilesConfig {
+        fields: None,
+        ..cfg.clone()
+    };
+    let err = read_sketch(&sk, &src, &other).err().unwrap().to_string();
+    assert!(err.contains("other dedup options"), "{err}");
+
+    let mut bytes = std::fs::read(&sk).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    let broken = dir.path().join("broken.sketch");
+    std::fs::write(&broken, &bytes).unwrap();
+    let err = read_sketch(&broken, &src, &cfg).err().unwrap().to_string();
+    assert!(err.contains("checksum"), "{err}");
+    std::fs::write(&broken, &bytes[..20]).unwrap();
+    assert!(read_sketch(&broken, &src, &cfg).is_err());
+
+    std::fs::write(&path, format!("{{\"text\":\"{long}\"}}\n")).unwrap();
+    let err = read_sketch(&sk, &src, &cfg).err().unwrap().to_string();
+    assert!(err.contains("changed after it was sketched"), "{err}");
 }

@@ -13,21 +13,13 @@ use std::path::PathBuf;
 
 use super::errors::{ConfigError, IntoPyResult};
 use super::io::{reader_options, value_to_py};
-use super::progress::run_detached;
+use super::progress::{run_detached, run_detached_on};
 use crate::dedup::cluster::KeepPolicy;
 use crate::dedup::files::{DedupFilesConfig, ScopeMode, SourceFile};
 use crate::dedup::lsh::{band_key, resolve_params};
 use crate::dedup::minhash::{signatures, MinHashParams};
 use crate::dedup::shingle::{ShingleMode, ShingleParams, TextKind};
 use crate::dedup::{DedupConfig, DedupStats, Sketch};
-
-fn kind_code(k: TextKind) -> u8 {
-    match k {
-        TextKind::Normal => 0,
-        TextKind::Short => 1,
-        TextKind::Empty => 2,
-    }
-}
 
 /// MinHash signatures of `texts`: (row-major little-endian u32 values, n × num_perm; one kind
 /// byte per text: 0 normal, 1 short (exact match only), 2 empty).
@@ -63,7 +55,7 @@ pub fn minhash_signatures<'py>(
             signatures(&refs, &params).map(|s| {
                 let (_, values, kinds) = s.into_parts();
                 let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-                let kinds: Vec<u8> = kinds.into_iter().map(kind_code).collect();
+                let kinds: Vec<u8> = kinds.into_iter().map(TextKind::code).collect();
                 (bytes, kinds)
             })
         })
@@ -147,7 +139,7 @@ fn stats_json(s: &DedupStats) -> serde_json::Value {
     threshold=0.8, num_perm=128, ngram=5, word_ngram=3, mode="auto", seed=1, bands=None,
     rows=None, verify=true, keep="first", format=None, encoding="auto", on_error="raise",
     batch_size=4096, progress=None, source_rank=None, sketch="oph", memory_limit=None,
-    tmp_dir=None,
+    tmp_dir=None, sketches=None, sketch_out=None, num_threads=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn dedup_files<'py>(
@@ -177,6 +169,9 @@ pub fn dedup_files<'py>(
     sketch: &str,
     memory_limit: Option<u64>,
     tmp_dir: Option<PathBuf>,
+    sketches: Option<Vec<PathBuf>>,
+    sketch_out: Option<PathBuf>,
+    num_threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let dedup = DedupConfig {
         sketch: Sketch::parse(sketch).py_err()?,
@@ -205,9 +200,23 @@ pub fn dedup_files<'py>(
         .into_iter()
         .map(|(path, name)| SourceFile { path, name })
         .collect();
-    let stats = run_detached(py, progress.as_ref(), |report| {
+    if let Some(out) = sketch_out {
+        // one input's pass 1 only (a Ray task): its sketch, for a later run with `sketches`
+        let [src] = files.as_slice() else {
+            return Err(ConfigError::new_err("sketch_out takes exactly one input"));
+        };
+        let s = run_detached_on(py, progress.as_ref(), num_threads, |report| {
+            crate::dedup::sketch::sketch_file(src, &out, &cfg, report)
+        })?;
+        let value = serde_json::json!({
+            "records": s.records, "rejected": s.rejected, "bytes": s.bytes,
+        });
+        return value_to_py(py, &value);
+    }
+    let stats = run_detached_on(py, progress.as_ref(), num_threads, |report| {
         crate::dedup::files::dedup_files(
             &files,
+            sketches.as_deref(),
             output.as_deref(),
             clusters.as_deref(),
             quarantine.as_deref(),

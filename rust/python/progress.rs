@@ -15,6 +15,28 @@ pub fn run_detached<T: Send>(
     callback: Option<&Py<PyAny>>,
     work: impl FnOnce(Progress<'_>) -> Result<T> + Send,
 ) -> PyResult<T> {
+    run_detached_on(py, callback, None, work)
+}
+
+/// [`run_detached`] on a thread pool of its own of `threads` threads (`None`: the global pool,
+/// one thread per core). A worker of a distributed engine runs with the cores it was given.
+pub fn run_detached_on<T: Send>(
+    py: Python<'_>,
+    callback: Option<&Py<PyAny>>,
+    threads: Option<usize>,
+    work: impl FnOnce(Progress<'_>) -> Result<T> + Send,
+) -> PyResult<T> {
+    let pool = match threads {
+        None => None,
+        Some(0) => return Err(Error::config("num_threads must be at least 1")).py_err(),
+        Some(n) => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| Error::config(format!("cannot start {n} threads: {e}")))
+                .py_err()?,
+        ),
+    };
     let mut raised: Option<PyErr> = None;
     let result = py.detach(|| {
         let mut report = |stage: &str, done: u64, total: u64| -> Result<()> {
@@ -29,7 +51,10 @@ pub fn run_detached<T: Send>(
                 })
             })
         };
-        work(&mut report)
+        match &pool {
+            Some(pool) => pool.install(|| work(&mut report)),
+            None => work(&mut report),
+        }
     });
     match raised {
         Some(e) => Err(e),

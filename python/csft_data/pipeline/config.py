@@ -219,6 +219,28 @@ class DedupConfig(_StageConfig):
 
 
 @dataclass(frozen=True)
+class EngineConfig(_StageConfig):
+    """``[engine]``: where the dedup stage's per-record pass runs: ``local`` (this process)
+    or ``ray`` (one Ray task per file at ``address``, ``cpus_per_task`` cores each; see
+    :mod:`csft_data.ray_engine`). Outputs are the same either way, so this is not part of any
+    fingerprint."""
+
+    SECTION: ClassVar[str] = "engine"
+
+    kind: str = "local"
+    address: str | None = None
+    cpus_per_task: int = 1
+
+    @classmethod
+    def _read(cls, t: _Table, *args: Any) -> dict[str, Any]:
+        return dict(
+            kind=t.choice("kind", ("local", "ray"), cls.kind),
+            address=t.get("address", str, cls.address),
+            cpus_per_task=t.count("cpus_per_task", cls.cpus_per_task),
+        )
+
+
+@dataclass(frozen=True)
 class DecontamConfig(_StageConfig):
     """``[decontaminate]``: a training record is removed when it holds at least ``threshold``
     of an evaluation item's character ``ngram``-grams (on ``fields`` of the record). The

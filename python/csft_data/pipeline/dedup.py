@@ -39,6 +39,9 @@ def dedup_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResu
             priority=names if cfg.keep == "priority" else None,
             sketch=cfg.sketch,
             on_error="skip",
+            engine=recipe.engine.kind,
+            ray_address=recipe.engine.address,
+            ray_cpus_per_task=recipe.engine.cpus_per_task,
         )
         per = {s["source"]: s for s in stats["sources"]}
         split_by_source(d / "kept.jsonl", names, [per[n]["kept"] for n in names], d)

@@ -19,6 +19,7 @@ from csft_data.pipeline.config import (
     DecontamConfig,
     DedupConfig,
     DiversifyConfig,
+    EngineConfig,
     LengthsConfig,
     MixtureConfig,
     NormalizeConfig,
@@ -70,6 +71,8 @@ class Recipe:
     on_error: str = "skip"
     #: None: no ``[diversify]`` table (the stage does not run and is not recorded).
     diversify: DiversifyConfig | None = None
+    #: Where the dedup stage runs; outputs are the same, so it is in no fingerprint.
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
     def source(self, name: str) -> Source:
         return next(s for s in self.sources if s.name == name)
@@ -90,6 +93,7 @@ class Recipe:
         d = {k: plain(v) for k, v in asdict(self).items() if k not in ("path", "out_dir")}
         if self.diversify is None:  # recipes without it keep their fingerprints
             del d["diversify"]
+        del d["engine"]
         return d
 
 
@@ -121,6 +125,7 @@ def parse_recipe(
         "lengths",
         "mixture",
         "split",
+        "engine",
         "seed",
         "on_error",
     ):
@@ -225,6 +230,9 @@ def parse_recipe(
     seed = data.get("seed", split_seed if split_seed is not None else 42)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"{file}: seed: expected an integer, got {seed!r}")
+    en = _Table(data.get("engine", {}), "engine", file)
+    engine = EngineConfig.from_table(en)
+    en.finish()
     on_error = data.get("on_error", "skip")
     if on_error not in ("skip", "raise"):
         raise ConfigError(f"{file}: on_error: expected skip or raise, got {on_error!r}")
@@ -244,4 +252,5 @@ def parse_recipe(
         split=split,
         on_error=on_error,
         diversify=diversify,
+        engine=engine,
     )

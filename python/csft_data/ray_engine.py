@@ -1,0 +1,124 @@
+"""Ray as the distributed engine of ``dedup`` (``--engine ray``; the ``ray`` extra).
+
+Pass 1 of a dedup, the per-record work (reading, the dedup texts, exact-key hashes and MinHash
+band keys), runs as one Ray task per input file, on any node of the cluster; each task writes its
+file's *sketch* (``rust/dedup/sketch.rs``: checksummed, tied to the options and to the input's
+size and time) into a folder that every node sees. The driver then runs the rest in Rust from
+the sketches, exactly as a local run does from its own pass 1: exact groups, LSH buckets,
+verification, union-find, the keep policy, the clusters file and the copy of the kept records.
+Both engines therefore write the same bytes. A task whose worker dies is retried by Ray
+(``max_retries``); a sketch written by a half-finished attempt is never seen (atomic writes).
+
+Not done here: the LSH group-by and the copy of the kept records run on the driver (in Rust,
+out of core past the memory limit), not as Ray shuffles; the unit of parallelism is the input
+file, as for Ray Data's JSON reader, so a corpus in one huge file gains nothing (shard it).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from csft_data._core import ConfigError, CsftDataError
+
+#: Tests: a path (read by the driver when the run starts). The first sketch task that finds it
+#: missing creates it and kills its worker, so the run must survive a worker lost mid-run (Ray
+#: retries the task).
+FAULT_ENV = "CSFT_DATA_RAY_FAULT_ONCE"
+
+#: What a sketch task is told (the reading and signing options); the rest stays on the driver.
+_DRIVER_ONLY = ("clusters", "quarantine", "progress", "memory_limit", "tmp_dir")
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "engine 'ray' needs Ray: pip install 'csft-data[ray]' (or pip install 'ray[data]')"
+        ) from None
+    return ray
+
+
+def _sketch_task(
+    path: str, name: str, out: str, options: dict[str, Any], marker: str | None
+) -> dict[str, Any]:
+    """One input file's pass 1, in a Ray worker: writes its sketch to ``out``."""
+    if marker and not Path(marker).exists():
+        Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+        os._exit(1)  # the worker dies as a killed or lost node's would
+    from csft_data import _core
+
+    return dict(_core.dedup_files([(path, name)], None, sketch_out=out, **options))
+
+
+def sketch_folder(parent: Path) -> Path:
+    """A new folder for the sketches of one run, named like the out-of-core dedup's temporary
+    folders so that a later run removes it if this process is killed."""
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = parent / f".csft-dedup-ray{secrets.token_hex(6)}.tmp-{os.getpid()}"
+    folder.mkdir()
+    return folder
+
+
+def sketch_inputs(
+    sources: Sequence[tuple[Path, str]],
+    options: dict[str, Any],
+    folder: Path,
+    *,
+    address: str | None,
+    cpus_per_task: int,
+    report: Callable[[str, int, int], None] | None,
+) -> tuple[list[Path], dict[str, Any]]:
+    """Sketches every input as a Ray task into ``folder``; returns the sketch paths in input
+    order and what the pass took (tasks, sketch bytes, seconds). Joins the running Ray
+    instance if there is one, else ``ray.init(address)`` (``None``: a local cluster on this
+    machine; ``"auto"``: the cluster this machine belongs to) and shuts it down afterwards."""
+    ray = _import_ray()
+    if cpus_per_task < 1:
+        raise ConfigError(f"ray cpus_per_task must be at least 1, got {cpus_per_task}")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    start = time.perf_counter()
+    try:
+        task = ray.remote(num_cpus=cpus_per_task, max_retries=3)(_sketch_task)
+        opts = {k: v for k, v in options.items() if k not in _DRIVER_ONLY}
+        opts["num_threads"] = cpus_per_task
+        paths = [folder / f"{i:05d}.sketch" for i in range(len(sources))]
+        marker = os.environ.get(FAULT_ENV)
+        refs = [
+            task.remote(str(Path(p).resolve()), name, str(out), opts, marker)
+            for (p, name), out in zip(sources, paths, strict=True)
+        ]
+        pending, done, sketch_bytes = list(refs), 0, 0
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                sketch_bytes += int(ray.get(ready[0])["bytes"])
+                done += 1
+                if report is not None:
+                    report("sketch", done, len(refs))
+        except ray.exceptions.RayTaskError as e:
+            # the task's own error (a bad record, a missing file), raised as a local run does
+            cause = getattr(e, "cause", None)
+            if isinstance(cause, CsftDataError | OSError):
+                raise cause from None
+            raise
+        finally:
+            for ref in pending:  # nothing keeps writing into a folder about to be removed
+                ray.cancel(ref, force=True)
+        seconds = round(time.perf_counter() - start, 3)
+        return paths, {"tasks": len(refs), "sketch_bytes": sketch_bytes, "sketch_seconds": seconds}
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def remove_folder(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
