@@ -158,6 +158,14 @@ pub(crate) struct TextArena {
 }
 
 impl TextArena {
+    /// An arena with room for `bytes` of text (pages are only touched as they are filled).
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        Self {
+            arena: String::with_capacity(bytes),
+            ends: Vec::new(),
+        }
+    }
+
     /// Appends a text; returns its index.
     pub(crate) fn push(&mut self, text: &str) -> u32 {
         self.arena.push_str(text);
@@ -394,7 +402,14 @@ pub fn dedup_files(
         .sum();
     let mut texts = match (spill_folder(inputs, output, total, cfg)?, sketches) {
         (None, None) => Texts::Memory(TextArena::default()),
-        (None, Some(_)) => Texts::Signed(TextArena::default(), Signed::default()),
+        (None, Some(sk)) => {
+            // the texts are most of each sketch: room for them at once, not by doubling
+            let bytes: u64 = sk
+                .iter()
+                .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+                .sum();
+            Texts::Signed(TextArena::with_capacity(bytes as usize), Signed::default())
+        }
         (Some(parent), _) => Texts::Spill(Box::new(SpillBuilder::new(&parent, &cfg.dedup)?)),
     };
     let mut sources: Vec<u32> = Vec::new();

@@ -34,8 +34,8 @@ pub struct FileSketch {
     /// Records read (not rejected) and rejected.
     pub records: u64,
     pub rejected: u64,
-    /// The dedup texts, back to back; text `i` ends at `text_ends[i]`.
-    text_bytes: Vec<u8>,
+    /// The dedup texts, back to back; text `i` ends at `text_ends[i]` (a char boundary).
+    text: String,
     text_ends: Vec<u64>,
     pub key_hashes: Vec<u128>,
     pub keys: BandKeys,
@@ -48,7 +48,7 @@ pub struct FileSketch {
 impl FileSketch {
     /// The dedup texts, in file order.
     pub fn texts(&self) -> Vec<&str> {
-        let all = std::str::from_utf8(&self.text_bytes).expect("checked when read");
+        let all = self.text.as_str();
         let mut start = 0usize;
         self.text_ends
             .iter()
@@ -277,12 +277,13 @@ pub fn read_sketch(path: &Path, src: &SourceFile, cfg: &DedupFilesConfig) -> Res
     let bands = c.u64()? as usize;
     let n = c.len(8)?;
     let text_len = c.len(1)?;
-    let text_bytes = c.take(text_len)?.to_vec();
+    let text = std::str::from_utf8(c.take(text_len)?)
+        .map_err(|_| c.bad("texts not UTF-8"))?
+        .to_string();
     let text_ends = c.u64s(n)?;
-    let all = std::str::from_utf8(&text_bytes).map_err(|_| c.bad("texts not UTF-8"))?;
     let mut prev = 0u64;
     for &e in &text_ends {
-        if e < prev || e as usize > all.len() || !all.is_char_boundary(e as usize) {
+        if e < prev || e as usize > text.len() || !text.is_char_boundary(e as usize) {
             return Err(c.bad("text offsets out of order"));
         }
         prev = e;
@@ -318,7 +319,7 @@ pub fn read_sketch(path: &Path, src: &SourceFile, cfg: &DedupFilesConfig) -> Res
         format,
         records,
         rejected,
-        text_bytes,
+        text,
         text_ends,
         key_hashes,
         keys,
