@@ -1,7 +1,8 @@
 """`--engine ray` on a local Ray cluster (``ray.init(num_cpus=2)``, no network) over the real
 Toyhom CSV and planted copies of it: byte-identical kept records, clusters, quarantine and
 counts to the local engine, in memory and out of core; a worker killed mid-run (the task is
-retried); a bad record raised as locally; the recipe's ``[engine]`` table."""
+retried); a bad record raised as locally; the recipe's ``[engine]`` table; a whole build (adapt
+and normalize per source on Ray too) equal to a local one."""
 
 from __future__ import annotations
 
@@ -156,6 +157,14 @@ def test_a_build_with_the_ray_engine_writes_what_a_local_build_writes(
         return sketch_inputs(*args, **kw)
 
     monkeypatch.setattr(ray_engine, "sketch_inputs", counted)
+    run_each = ray_engine.run_each
+    stages: list[tuple[str, str]] = []
+
+    def recorded(fn: Any, calls: Any, **kw: Any) -> Any:
+        stages.append((fn.__name__, kw["kind"]))
+        return run_each(fn, calls, **kw)
+
+    monkeypatch.setattr(ray_engine, "run_each", recorded)
     from dataclasses import replace
 
     import csft_data.demo as demo
@@ -169,6 +178,7 @@ def test_a_build_with_the_ray_engine_writes_what_a_local_build_writes(
         r = replace(recipe, out_dir=tmp_path / kind, engine=EngineConfig(kind=kind))
         results[kind] = build(r, on_notice=None)
     assert calls == [4]  # the ray build sketched its four sources on Ray; the local one did not
+    assert stages == [(f, k) for k in ("local", "ray") for f in ("convert", "normalize_file")]
     local, dist = results["local"], results["ray"]
     assert [s.checksum for s in dist.stages] == [s.checksum for s in local.stages]
     for name in ("manifest.json", "train.jsonl", "val.jsonl", "removed/dedup/clusters.jsonl"):

@@ -9,9 +9,13 @@ verification, union-find, the keep policy, the clusters file and the copy of the
 Both engines therefore write the same bytes. A task whose worker dies is retried by Ray
 (``max_retries``); a sketch written by a half-finished attempt is never seen (atomic writes).
 
+The build's per-source stages (adapt, normalize) run one Ray task per source through
+:func:`run_each`, with the same functions as locally.
+
 Not done here: the LSH group-by and the copy of the kept records run on the driver (in Rust,
 out of core past the memory limit), not as Ray shuffles; the unit of parallelism is the input
-file, as for Ray Data's JSON reader, so a corpus in one huge file gains nothing (shard it).
+file, as for Ray Data's JSON reader, so a corpus in one huge file gains nothing (shard it);
+decontamination, lengths and the split run on the driver.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 from csft_data._core import ConfigError, CsftDataError
 
@@ -30,6 +35,8 @@ from csft_data._core import ConfigError, CsftDataError
 #: missing creates it and kills its worker, so the run must survive a worker lost mid-run (Ray
 #: retries the task).
 FAULT_ENV = "CSFT_DATA_RAY_FAULT_ONCE"
+
+T = TypeVar("T")
 
 #: What a sketch task is told (the reading and signing options); the rest stays on the driver.
 _DRIVER_ONLY = ("clusters", "quarantine", "progress", "memory_limit", "tmp_dir")
@@ -82,11 +89,8 @@ def sketch_inputs(
     ray = _import_ray()
     if cpus_per_task < 1:
         raise ConfigError(f"ray cpus_per_task must be at least 1, got {cpus_per_task}")
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    start = time.perf_counter()
-    try:
+    with _session(address):
+        start = time.perf_counter()
         task = ray.remote(num_cpus=cpus_per_task, max_retries=3)(_sketch_task)
         opts = {k: v for k, v in options.items() if k not in _DRIVER_ONLY}
         opts["num_threads"] = cpus_per_task
@@ -105,19 +109,82 @@ def sketch_inputs(
                 if report is not None:
                     report("sketch", done, len(refs))
         except ray.exceptions.RayTaskError as e:
-            # the task's own error (a bad record, a missing file), raised as a local run does
-            cause = getattr(e, "cause", None)
-            if isinstance(cause, CsftDataError | OSError):
-                raise cause from None
-            raise
+            _raise_cause(e)
         finally:
             for ref in pending:  # nothing keeps writing into a folder about to be removed
                 ray.cancel(ref, force=True)
         seconds = round(time.perf_counter() - start, 3)
         return paths, {"tasks": len(refs), "sketch_bytes": sketch_bytes, "sketch_seconds": seconds}
+
+
+#: Inside :func:`hold`: whether Ray was started in it (it is shut down when the hold ends).
+_held: list[bool] | None = None
+
+
+@contextmanager
+def hold() -> Iterator[None]:
+    """Within it, a Ray instance that a step starts stays up for the next steps (a build's
+    stages) and is shut down when it ends; nothing is started if no step needs Ray."""
+    global _held
+    outer, _held = _held, [False]
+    mine = _held
+    try:
+        yield
+    finally:
+        _held = outer
+        if mine[0]:
+            _import_ray().shutdown()
+
+
+@contextmanager
+def _session(address: str | None) -> Iterator[None]:
+    """The running Ray instance, or one started with ``ray.init(address)`` for the block (or
+    for the enclosing :func:`hold`)."""
+    ray = _import_ray()
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        if _held is not None:
+            _held[0], started = True, False
+    try:
+        yield
     finally:
         if started:
             ray.shutdown()
+
+
+def _raise_cause(e: Exception) -> NoReturn:
+    """A task's own error (a bad record, a missing file) as a local run raises it."""
+    cause = getattr(e, "cause", None)
+    if isinstance(cause, CsftDataError | OSError):
+        raise cause from None
+    raise e
+
+
+def run_each(
+    fn: Callable[..., T],
+    calls: Sequence[tuple[tuple[Any, ...], dict[str, Any]]],
+    *,
+    kind: str = "local",
+    address: str | None = None,
+    cpus_per_task: int = 1,
+) -> list[T]:
+    """``fn(*args, **kwargs)`` for each call, in order: here (``kind="local"``) or as one Ray
+    task each (``"ray"``; retried if its worker dies). For the build's per-source stages
+    (adapt, normalize), whose calls read and write files that every node sees; ``fn`` must be
+    importable by the workers (a module-level function)."""
+    if kind == "local":
+        return [fn(*args, **kwargs) for args, kwargs in calls]
+    ray = _import_ray()
+    with _session(address):
+        task = ray.remote(num_cpus=cpus_per_task, max_retries=3)(fn)
+        refs = [task.remote(*args, **kwargs) for args, kwargs in calls]
+        try:
+            return [ray.get(r) for r in refs]
+        except ray.exceptions.RayTaskError as e:
+            for r in refs:
+                ray.cancel(r, force=True)
+            _raise_cause(e)
 
 
 def remove_folder(folder: Path) -> None:

@@ -1,7 +1,8 @@
 """The adapt stage of ``csft-data build``: each source's files, as their authors ship them, →
-Alpaca records through the source's adapter (``csft_data.adapters``); rejected units are kept
-as evidence. It reads the recipe's input files, so its fingerprint holds their identity (path,
-size, modification time). It changes no text: normalization is the next stage.
+Alpaca records through the source's adapter (``csft_data.adapters``; one Ray task per source
+under ``[engine] kind = "ray"``); rejected units are kept as evidence. It reads the recipe's
+input files, so its fingerprint holds their identity (path, size, modification time). It
+changes no text: normalization is the next stage.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from csft_data import ray_engine
 from csft_data.adapters import convert
 from csft_data.pipeline.cache import StageCache, StageResult, file_identity
 from csft_data.pipeline.recipe import Recipe
@@ -35,18 +37,31 @@ def adapt_stage(cache: StageCache, recipe: Recipe) -> StageResult:
     (a dialogue unit gives one record per assistant turn)."""
 
     def work(d: Path) -> dict[str, Any]:
-        sources = {}
-        for s in recipe.sources:
-            st = convert(
-                s.adapter,
-                list(s.paths),
-                d / f"{s.name}.jsonl",
-                templates=s.templates or None,
-                per_conversation=s.per_conversation,
-                on_error=recipe.on_error,
-                quarantine=d / f"{s.name}.rejected.jsonl" if recipe.on_error == "skip" else None,
-                mapping=s.mapping or None,
+        calls = [
+            (
+                (s.adapter, list(s.paths), d / f"{s.name}.jsonl"),
+                {
+                    "templates": s.templates or None,
+                    "per_conversation": s.per_conversation,
+                    "on_error": recipe.on_error,
+                    "quarantine": d / f"{s.name}.rejected.jsonl"
+                    if recipe.on_error == "skip"
+                    else None,
+                    "mapping": s.mapping or None,
+                },
             )
+            for s in recipe.sources
+        ]
+        engine = recipe.engine
+        stats = ray_engine.run_each(
+            convert,
+            calls,
+            kind=engine.kind,
+            address=engine.address,
+            cpus_per_task=engine.cpus_per_task,
+        )
+        sources = {}
+        for s, st in zip(recipe.sources, stats, strict=True):
             removed = {f"skipped: {k}": v for k, v in st.get("skipped_by_reason", {}).items()}
             removed.update({f"rejected: {k}": v for k, v in st["rejected_by_reason"].items()})
             sources[s.name] = {

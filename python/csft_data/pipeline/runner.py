@@ -32,12 +32,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from csft_data import ray_engine
 from csft_data._core import ConfigError
 from csft_data.pipeline.adapt import adapt_stage
 from csft_data.pipeline.cache import StageCache, StageResult, fingerprint
@@ -294,7 +295,11 @@ def build(
         r = dataclasses.replace(r, out_dir=Path(out_dir))
     check_build(r)
     out = r.out_dir
-    with output_lock(out):
+    # a Ray started by one stage serves the next ones
+    engine: AbstractContextManager[None] = (
+        ray_engine.hold() if r.engine.kind == "ray" else nullcontext()
+    )
+    with output_lock(out), engine:
         for path in _clear_leftovers(out):
             if on_notice is not None:
                 on_notice(f"removed {path}, left by an interrupted build")
