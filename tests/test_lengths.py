@@ -159,11 +159,16 @@ def test_cli_table_buckets_and_exit_codes(
     lines = buckets.read_text("utf-8").splitlines()
     assert len(lines) + n_rejected == n_disc + 1000
     assert n_rejected > 0
-    # a clean file: exit 0 and one bucket line per input record, in input order
-    code = main(
-        ["lengths", str(clean), "--tokenizer", str(any_tokenizer), "--buckets", str(buckets)]
-    )
+    # a clean file: exit 0 and one bucket line per input record, in input order, the same on
+    # one thread as on every core; no threads is a usage error
+    one = tmp_path / "one.jsonl"
+    args = ["lengths", str(clean), "--tokenizer", str(any_tokenizer), "--buckets"]
+    assert main([*args, str(one), "--threads", "1"]) == 0
+    assert main([*args, str(tmp_path / "zero.jsonl"), "--threads", "0"]) == 2
+    assert "num_threads must be at least 1" in capsys.readouterr().err
+    code = main([*args, str(buckets)])
     capsys.readouterr()
+    assert buckets.read_bytes() == one.read_bytes()
     lines = buckets.read_text("utf-8").splitlines()
     assert code == 0 and len(lines) == 1000
     assert [json.loads(x)["index"] for x in lines] == list(range(1000))

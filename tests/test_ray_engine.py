@@ -81,6 +81,8 @@ def test_ray_engine_writes_what_the_local_engine_writes(
     local_ray: None, inputs: list[Path], tmp_path: Path, memory_limit: int | None
 ) -> None:
     local, local_files = _run(inputs, tmp_path / "local.jsonl", memory_limit=memory_limit)
+    _, one_thread = _run(inputs, tmp_path / "one.jsonl", memory_limit=memory_limit, num_threads=1)
+    assert one_thread == local_files
     dist, dist_files = _run(inputs, tmp_path / "ray.jsonl", memory_limit=memory_limit, engine="ray")
     assert dist_files == local_files
     assert dist == local

@@ -261,6 +261,7 @@ def token_lengths(
     on_error: str = "raise",
     batch_size: int = 4096,
     progress: Callable[[str, int, int], None] | None = None,
+    num_threads: int | None = None,
 ) -> dict[str, Any]: ...
 def encode_supervised(
     tokenizer: TokenCounter,

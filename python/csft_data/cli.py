@@ -43,6 +43,15 @@ def _csv_list(value: str) -> list[str]:
     return items
 
 
+def _add_threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="threads to use (default: one per core); the result does not depend on it",
+    )
+
+
 def _add_normalize_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("normalization")
     g.add_argument("--convert", metavar="CONFIG", help="OpenCC config, e.g. t2s, s2t, tw2sp")
@@ -185,6 +194,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         on_error=args.on_error,
         batch_size=args.batch_size,
         progress=sys.stderr.isatty() if args.progress is None else args.progress,
+        num_threads=args.threads,
         memory_limit=args.memory_limit,
         tmp_dir=args.tmp_dir,
         engine=args.engine,
@@ -255,6 +265,7 @@ def cmd_lengths(args: argparse.Namespace) -> int:
         encoding=args.encoding,
         on_error=args.on_error,
         batch_size=args.batch_size,
+        num_threads=args.threads,
         progress=sys.stderr.isatty() if args.progress is None else args.progress,
     )
     if args.output_format == "json":
@@ -473,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (this machine's cluster) or ray://host:port; default: a local Ray",
     )
     e.add_argument("--ray-cpus-per-task", type=int, default=1, metavar="N")
+    _add_threads_option(p)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--output-format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_dedup)
@@ -508,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--on-error", choices=["raise", "skip"], default="raise")
     r.add_argument("--quarantine", type=Path, help="where rejected records go (JSONL)")
     r.add_argument("--batch-size", type=int, default=4096)
+    _add_threads_option(p)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--output-format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_lengths)

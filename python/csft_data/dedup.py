@@ -169,6 +169,7 @@ def dedup_files(
     engine: str = "local",
     ray_address: str | None = None,
     ray_cpus_per_task: int = 1,
+    num_threads: int | None = None,
 ) -> dict[str, Any]:
     """Exact + MinHash-LSH near-duplicate removal over files, each file one source.
 
@@ -202,6 +203,8 @@ def dedup_files(
     with ``ray_cpus_per_task`` cores, writing a sketch into a temporary folder under
     ``tmp_dir`` (which every node must see); the rest runs here from the sketches
     (:mod:`csft_data.ray_engine`). Same inputs and options: the same bytes as ``local``.
+    ``num_threads``: the threads this process uses (default: one per core); the result does not
+    depend on it.
     """
     paths = [Path(p) for p in inputs]
     if not paths:
@@ -252,6 +255,7 @@ def dedup_files(
         "tmp_dir": tmp_dir,
         "source_rank": rank,
         "sketch": sketch,
+        "num_threads": num_threads,
     }
     sources: list[tuple[PathLike[str] | str, str]] = list(zip(paths, names, strict=True))
     if engine not in ("local", "ray"):

@@ -139,6 +139,7 @@ def token_lengths(
     on_error: str = "raise",
     batch_size: int = 4096,
     progress: bool = False,
+    num_threads: int | None = None,
 ) -> dict[str, Any]:
     """Token lengths of every record of ``inputs`` (each file one source, named by its stem).
 
@@ -151,7 +152,8 @@ def token_lengths(
     gets one JSON line per counted record (``source``, ``index``, ``prompt_tokens``,
     ``response_tokens``, ``total_tokens``, ``bucket``: the index of the smallest cut-off that
     holds it, or ``"over"``); records that cannot be rendered are rejected with a reason (into
-    ``quarantine`` if given). Outputs are written atomically.
+    ``quarantine`` if given). Outputs are written atomically. ``num_threads``: the threads
+    the counting uses (default: one per core); the counts do not depend on it.
     """
     paths = [Path(p) for p in inputs]
     if not paths:
@@ -185,6 +187,7 @@ def token_lengths(
             on_error=on_error,
             batch_size=batch_size,
             progress=report if bar is not None else None,
+            num_threads=num_threads,
         )
     finally:
         if bar is not None:

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::errors::IntoPyResult;
 use super::io::{reader_options, value_to_py};
-use super::progress::run_detached;
+use super::progress::run_detached_on;
 use crate::error::DataError;
 use crate::lengths::encode::{encode_pairwise_input, encode_supervised_input, Input, Ragged};
 use crate::lengths::report::{HISTOGRAM_EDGES, QUANTILES};
@@ -156,7 +156,7 @@ fn source_json(s: &SourceLengths) -> Value {
 #[pyo3(signature = (
     inputs, tokenizer, *, template="intern2", cutoffs=None, system=None, bos_token=None,
     eos_token=None, buckets=None, quarantine=None, format=None, encoding="auto",
-    on_error="raise", batch_size=4096, progress=None,
+    on_error="raise", batch_size=4096, progress=None, num_threads=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn token_lengths<'py>(
@@ -175,6 +175,7 @@ pub fn token_lengths<'py>(
     on_error: &str,
     batch_size: usize,
     progress: Option<Py<PyAny>>,
+    num_threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let mut template = Template::builtin(template).py_err()?;
     if let Some(system) = system {
@@ -192,7 +193,7 @@ pub fn token_lengths<'py>(
         .map(|(path, name)| SourceFile { path, name })
         .collect();
     let counter = Arc::clone(&tokenizer.inner);
-    let report = run_detached(py, progress.as_ref(), |report| {
+    let report = run_detached_on(py, progress.as_ref(), num_threads, |report| {
         run_token_lengths(
             &files,
             &counter,
