@@ -106,7 +106,8 @@ def test_a_worker_killed_mid_run_is_retried(
     marker = tmp_path / "killed"
     monkeypatch.setenv(ray_engine.FAULT_ENV, str(marker))
     _, dist_files = _run(inputs, tmp_path / "ray.jsonl", engine="ray")
-    assert marker.exists(), "no worker was killed"
+    assert marker.exists(), "no sketch worker was killed"
+    assert Path(f"{marker}-link").exists(), "no link worker was killed"
     assert dist_files == local_files
 
 

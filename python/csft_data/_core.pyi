@@ -25,6 +25,7 @@ __all__ = [
     "encode_pairwise",
     "encode_supervised",
     "group_files",
+    "link_job",
     "lsh_params",
     "minhash_signatures",
     "opencc_configs",
@@ -229,8 +230,12 @@ def dedup_files(
     tmp_dir: PathLike[str] | str | None = None,
     sketches: Sequence[PathLike[str] | str] | None = None,
     sketch_out: PathLike[str] | str | None = None,
+    link: Callable[[list[bytes]], Sequence[bytes]] | None = None,
     num_threads: int | None = None,
 ) -> dict[str, Any]: ...
+def link_job(
+    sketches: Sequence[PathLike[str] | str], job: bytes, *, num_threads: int | None = None
+) -> bytes: ...
 
 @final
 class TokenCounter:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -262,26 +263,35 @@ def dedup_files(
         raise _core.ConfigError(f"unknown engine {engine!r}: expected local or ray")
     sketch_dir: Path | None = None
     ray_stats: dict[str, Any] | None = None
-    try:
-        if engine == "ray":
-            from csft_data import ray_engine
+    engine_scope: AbstractContextManager[None] = nullcontext()
+    if engine == "ray":
+        from csft_data import ray_engine
 
-            here = (out or Path("x")).absolute().parent
-            parent = Path(tmp_dir) if tmp_dir is not None else here
-            sketch_dir = ray_engine.sketch_folder(parent)
-            options["sketches"], ray_stats = ray_engine.sketch_inputs(
-                list(zip(paths, names, strict=True)),
-                options,
-                sketch_dir,
-                address=ray_address,
-                cpus_per_task=ray_cpus_per_task,
-                report=report if progress else None,
-            )
-        if out is None:  # clusters and counts only: the kept records are not copied
-            stats: dict[str, Any] = _core.dedup_files(sources, None, **options)
-        else:
-            with staged_output(out, side_files=(clusters, quarantine)) as target:
-                stats = _core.dedup_files(sources, target, **options)
+        engine_scope = ray_engine.session(ray_address)
+    try:
+        with engine_scope:
+            if engine == "ray":
+                here = (out or Path("x")).absolute().parent
+                parent = Path(tmp_dir) if tmp_dir is not None else here
+                sketch_dir = ray_engine.sketch_folder(parent)
+                options["sketches"], ray_stats = ray_engine.sketch_inputs(
+                    list(zip(paths, names, strict=True)),
+                    options,
+                    sketch_dir,
+                    address=ray_address,
+                    cpus_per_task=ray_cpus_per_task,
+                    report=report if progress else None,
+                )
+                linker = ray_engine.Linker(options["sketches"], ray_cpus_per_task)
+                options["link"] = linker
+            if out is None:  # clusters and counts only: the kept records are not copied
+                stats: dict[str, Any] = _core.dedup_files(sources, None, **options)
+            else:
+                with staged_output(out, side_files=(clusters, quarantine)) as target:
+                    stats = _core.dedup_files(sources, target, **options)
+            if ray_stats is not None:
+                ray_stats["link_jobs"] = linker.jobs
+                ray_stats["link_seconds"] = round(linker.seconds, 3)
     finally:
         bar.close()
         if sketch_dir is not None:

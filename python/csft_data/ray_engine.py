@@ -4,18 +4,21 @@ Pass 1 of a dedup, the per-record work (reading, the dedup texts, exact-key hash
 band keys), runs as one Ray task per input file, on any node of the cluster; each task writes its
 file's *sketch* (``rust/dedup/sketch.rs``: checksummed, tied to the options and to the input's
 size and time) into a folder that every node sees. The driver then runs the rest in Rust from
-the sketches, exactly as a local run does from its own pass 1: exact groups, LSH buckets,
-verification, union-find, the keep policy, the clusters file and the copy of the kept records.
-Both engines therefore write the same bytes. A task whose worker dies is retried by Ray
-(``max_retries``); a sketch written by a half-finished attempt is never seen (atomic writes).
+the sketches, exactly as a local run does from its own pass 1 (exact groups, LSH buckets, the
+keep policy, the clusters file, the copy of the kept records), except the heaviest step: the
+verified linking of the buckets (``rust/dedup/remote.rs``) goes back to Ray as *link jobs* of
+about 260k bucket members each, whose workers read the members' texts from the sketches; the
+driver forms components from their edges and splits them as a local run does. Both engines
+therefore write the same bytes. A task whose worker dies is retried by Ray (``max_retries``); a
+sketch written by a half-finished attempt is never seen (atomic writes).
 
 The build's per-source stages (adapt, normalize) run one Ray task per source through
 :func:`run_each`, with the same functions as locally.
 
-Not done here: the LSH group-by and the copy of the kept records run on the driver (in Rust,
-out of core past the memory limit), not as Ray shuffles; the unit of parallelism is the input
-file, as for Ray Data's JSON reader, so a corpus in one huge file gains nothing (shard it);
-decontamination, lengths and the split run on the driver.
+Not done here: the LSH group-by, the split of components and the copy of the kept records run
+on the driver (in Rust, out of core past the memory limit), not as Ray shuffles; the unit of
+parallelism is the input file, as for Ray Data's JSON reader, so a corpus in one huge file
+gains nothing (shard it); decontamination, lengths and the split run on the driver.
 """
 
 from __future__ import annotations
@@ -64,6 +67,45 @@ def _sketch_task(
     return dict(_core.dedup_files([(path, name)], None, sketch_out=out, **options))
 
 
+def _link_task(sketches: list[str], job: bytes, threads: int, marker: str | None) -> bytes:
+    """One link job (``rust/dedup/remote.rs``), in a Ray worker: its buckets' verified edges."""
+    if marker and not Path(marker + "-link").exists():
+        Path(marker + "-link").write_text(str(os.getpid()), encoding="utf-8")
+        os._exit(1)
+    from csft_data import _core
+
+    return _core.link_job(sketches, job, num_threads=threads)
+
+
+class Linker:
+    """The callable a run from sketches links its buckets with (``link=`` of
+    ``_core.dedup_files``): each scope's link jobs as Ray tasks, results in job order. Counts
+    the jobs and the seconds spent."""
+
+    def __init__(self, sketches: Sequence[Path], cpus_per_task: int) -> None:
+        ray = _import_ray()
+        self._ray = ray
+        self._task = ray.remote(num_cpus=cpus_per_task, max_retries=3)(_link_task)
+        self._sketches = ray.put([str(p) for p in sketches])
+        self._threads = cpus_per_task
+        self._marker = os.environ.get(FAULT_ENV)
+        self.jobs = 0
+        self.seconds = 0.0
+
+    def __call__(self, jobs: list[bytes]) -> list[bytes]:
+        ray, start = self._ray, time.perf_counter()
+        refs = [self._task.remote(self._sketches, j, self._threads, self._marker) for j in jobs]
+        try:
+            results: list[bytes] = ray.get(refs)
+        except ray.exceptions.RayTaskError as e:
+            for r in refs:
+                ray.cancel(r, force=True)
+            _raise_cause(e)
+        self.jobs += len(jobs)
+        self.seconds += time.perf_counter() - start
+        return results
+
+
 def sketch_folder(parent: Path) -> Path:
     """A new folder for the sketches of one run, named like the out-of-core dedup's temporary
     folders so that a later run removes it if this process is killed."""
@@ -89,7 +131,7 @@ def sketch_inputs(
     ray = _import_ray()
     if cpus_per_task < 1:
         raise ConfigError(f"ray cpus_per_task must be at least 1, got {cpus_per_task}")
-    with _session(address):
+    with session(address):
         start = time.perf_counter()
         task = ray.remote(num_cpus=cpus_per_task, max_retries=3)(_sketch_task)
         opts = {k: v for k, v in options.items() if k not in _DRIVER_ONLY}
@@ -137,7 +179,7 @@ def hold() -> Iterator[None]:
 
 
 @contextmanager
-def _session(address: str | None) -> Iterator[None]:
+def session(address: str | None) -> Iterator[None]:
     """The running Ray instance, or one started with ``ray.init(address)`` for the block (or
     for the enclosing :func:`hold`)."""
     ray = _import_ray()
@@ -176,7 +218,7 @@ def run_each(
     if kind == "local":
         return [fn(*args, **kwargs) for args, kwargs in calls]
     ray = _import_ray()
-    with _session(address):
+    with session(address):
         task = ray.remote(num_cpus=cpus_per_task, max_retries=3)(fn)
         refs = [task.remote(*args, **kwargs) for args, kwargs in calls]
         try:

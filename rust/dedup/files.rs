@@ -18,8 +18,8 @@ use super::lsh::BandKeys;
 use super::sketch::{read_sketch, FileSketch};
 use super::spill::SpillBuilder;
 use super::{
-    dedup_corpus, dedup_scopes, memory_corpus, DedupConfig, DedupInputs, DedupStats, Duplicate,
-    Scope,
+    dedup_corpus_with, dedup_scopes_with, memory_corpus, BucketLinker, DedupConfig, DedupInputs,
+    DedupStats, Duplicate, Scope,
 };
 use crate::error::{Error, Result};
 use crate::io::write::JsonlWriter;
@@ -186,7 +186,12 @@ impl TextArena {
     }
 }
 
-fn run_scopes(corpus: &impl Corpus, sources: &[u32], cfg: &DedupFilesConfig) -> Result<Outcome> {
+fn run_scopes(
+    corpus: &impl Corpus,
+    sources: &[u32],
+    cfg: &DedupFilesConfig,
+    linker: Option<&dyn BucketLinker>,
+) -> Result<Outcome> {
     let priority: Vec<u32> = match &cfg.source_rank {
         Some(rank) => sources.iter().map(|&s| rank[s as usize]).collect(),
         None => sources.to_vec(),
@@ -195,7 +200,7 @@ fn run_scopes(corpus: &impl Corpus, sources: &[u32], cfg: &DedupFilesConfig) -> 
         ScopeMode::Both | ScopeMode::PerSource => {
             // per source: scope 1 of the two (clusters never cross sources), alone
             let cross = cfg.scope == ScopeMode::Both;
-            let r = dedup_scopes(corpus, sources, Some(&priority), &cfg.dedup, cross)?;
+            let r = dedup_scopes_with(corpus, sources, Some(&priority), &cfg.dedup, cross, linker)?;
             Ok(Outcome {
                 duplicate_of: r.duplicate_of,
                 scope: r.scope,
@@ -207,7 +212,7 @@ fn run_scopes(corpus: &impl Corpus, sources: &[u32], cfg: &DedupFilesConfig) -> 
             })
         }
         ScopeMode::CrossSource => {
-            let r = dedup_corpus(corpus, Some(&priority), &cfg.dedup)?;
+            let r = dedup_corpus_with(corpus, Some(&priority), &cfg.dedup, linker)?;
             let keeper = (0..corpus.len()).map(|i| r.keeper(i)).collect();
             Ok(Outcome {
                 scope: r
@@ -362,13 +367,20 @@ fn push_sketch(texts: &mut Texts, sketch: &FileSketch) -> Result<()> {
     }
 }
 
+/// A run whose pass 1 was done elsewhere, one sketch per input (see `sketch.rs`), and whose
+/// buckets are linked elsewhere too where `linker` is given (see `remote.rs`).
+pub struct FromSketches<'a> {
+    pub sketches: &'a [PathBuf],
+    pub linker: Option<&'a dyn BucketLinker>,
+}
+
 /// Runs dedup over `inputs` and writes `output` (kept records), `clusters` (one line per
 /// cluster of two or more) and, in skip mode, `quarantine`. Without `output` the second pass
 /// (copying the kept records) is skipped: only the clusters and the counts are produced.
-/// With `sketches` (one per input, see `sketch.rs`) pass 1 reads them instead of the inputs.
+/// With `from` pass 1 reads the inputs' sketches instead of the inputs.
 pub fn dedup_files(
     inputs: &[SourceFile],
-    sketches: Option<&[PathBuf]>,
+    from: Option<&FromSketches<'_>>,
     output: Option<&Path>,
     clusters: Option<&Path>,
     quarantine: Option<&Path>,
@@ -385,6 +397,8 @@ pub fn dedup_files(
             )));
         }
     }
+    let sketches = from.map(|f| f.sketches);
+    let linker = from.and_then(|f| f.linker);
     if let Some(sk) = sketches {
         if sk.len() != inputs.len() {
             return Err(Error::config(format!(
@@ -473,7 +487,7 @@ pub fn dedup_files(
         Texts::Memory(arena) => {
             let texts = arena.texts();
             let corpus = memory_corpus(&texts, &DedupInputs::default(), &cfg.dedup)?;
-            (run_scopes(&corpus, &sources, cfg)?, 0)
+            (run_scopes(&corpus, &sources, cfg, linker)?, 0)
         }
         Texts::Signed(arena, signed) => {
             let texts = arena.texts();
@@ -481,11 +495,14 @@ pub fn dedup_files(
             let keys = BandKeys::from_parts(bands, rows, signed.keys, signed.kinds)?;
             let lengths = (cfg.dedup.keep == super::KeepPolicy::Longest).then_some(signed.lengths);
             let corpus = MemoryCorpus::signed(&texts, signed.key_hashes, keys, lengths)?;
-            (run_scopes(&corpus, &sources, cfg)?, 0)
+            (run_scopes(&corpus, &sources, cfg, linker)?, 0)
         }
         Texts::Spill(builder) => {
             let bytes = builder.disk_bytes();
-            (run_scopes(&builder.finish()?, &sources, cfg)?, bytes)
+            (
+                run_scopes(&builder.finish()?, &sources, cfg, linker)?,
+                bytes,
+            )
         }
     };
     progress("dedup", sources.len() as u64, sources.len() as u64)?;

@@ -387,6 +387,18 @@ pub struct Buckets {
 }
 
 impl Buckets {
+    /// Buckets from their flat members and offsets (`offsets[0] = 0`, ascending, last =
+    /// `members.len()`), e.g. decoded from a link job.
+    pub fn from_parts(offsets: Vec<usize>, members: Vec<u32>) -> Result<Self> {
+        let ok = offsets.first() == Some(&0)
+            && offsets.last() == Some(&members.len())
+            && offsets.windows(2).all(|w| w[0] <= w[1]);
+        if !ok {
+            return Err(Error::config("bucket offsets out of order"));
+        }
+        Ok(Self { offsets, members })
+    }
+
     pub fn len(&self) -> usize {
         self.offsets.len().saturating_sub(1)
     }

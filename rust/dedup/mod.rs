@@ -26,6 +26,7 @@ pub mod groups;
 pub mod lsh;
 pub mod minhash;
 pub mod oph;
+pub mod remote;
 pub mod shingle;
 pub mod sketch;
 pub mod spill;
@@ -42,6 +43,7 @@ pub use exact::exact_duplicates;
 pub use lsh::{optimal_params, BandKeys, Buckets, PairMode};
 pub use minhash::{estimate_jaccard, jaccard, signatures, MinHashParams, Signatures};
 pub use oph::Sketch;
+pub use remote::BucketLinker;
 pub use shingle::{ShingleMode, ShingleParams, TextKind};
 pub use verify::{MAX_CENTERS, MAX_LEADERS};
 
@@ -274,8 +276,18 @@ pub fn dedup_corpus(
     priority: Option<&[u32]>,
     cfg: &DedupConfig,
 ) -> Result<DedupResult> {
+    dedup_corpus_with(corpus, priority, cfg, None)
+}
+
+/// [`dedup_corpus`], the buckets linked by `linker` where given (see [`remote`]).
+pub fn dedup_corpus_with(
+    corpus: &impl Corpus,
+    priority: Option<&[u32]>,
+    cfg: &DedupConfig,
+    linker: Option<&dyn BucketLinker>,
+) -> Result<DedupResult> {
     let n = corpus.len();
-    let prep = Prepared::new(corpus, priority, cfg)?;
+    let prep = Prepared::new(corpus, priority, cfg, linker)?;
     let all: Vec<u32> = (0..n as u32).collect();
     let (dups, stats) = prep.run_scope(&all, None)?;
     let mut duplicate_of = vec![None; n];
@@ -316,6 +328,18 @@ pub fn dedup_scopes(
     cfg: &DedupConfig,
     cross: bool,
 ) -> Result<TwoScopeResult> {
+    dedup_scopes_with(corpus, sources, priority, cfg, cross, None)
+}
+
+/// [`dedup_scopes`], the buckets linked by `linker` where given (see [`remote`]).
+pub fn dedup_scopes_with(
+    corpus: &impl Corpus,
+    sources: &[u32],
+    priority: Option<&[u32]>,
+    cfg: &DedupConfig,
+    cross: bool,
+    linker: Option<&dyn BucketLinker>,
+) -> Result<TwoScopeResult> {
     let n = corpus.len();
     if sources.len() != n {
         return Err(Error::config(format!(
@@ -323,7 +347,7 @@ pub fn dedup_scopes(
             sources.len()
         )));
     }
-    let prep = Prepared::new(corpus, priority, cfg)?;
+    let prep = Prepared::new(corpus, priority, cfg, linker)?;
     let all: Vec<u32> = (0..n as u32).collect();
     let (within_dups, within) = prep.run_scope(&all, Some(sources))?;
     let mut duplicate_of = vec![None; n];
@@ -388,6 +412,8 @@ struct Prepared<'a, C: Corpus> {
     cfg: DedupConfig,
     bands: usize,
     rows: usize,
+    /// Where the buckets are linked (step 1 of `verify.rs`) when not here.
+    linker: Option<&'a dyn BucketLinker>,
 }
 
 /// Checks a run's inputs against its config; returns the (bands, rows) to use.
@@ -445,7 +471,12 @@ pub(crate) fn memory_corpus<'a>(
 }
 
 impl<'a, C: Corpus> Prepared<'a, C> {
-    fn new(corpus: &'a C, priority: Option<&'a [u32]>, cfg: &DedupConfig) -> Result<Self> {
+    fn new(
+        corpus: &'a C,
+        priority: Option<&'a [u32]>,
+        cfg: &DedupConfig,
+        linker: Option<&'a dyn BucketLinker>,
+    ) -> Result<Self> {
         let (bands, rows) = check_inputs(corpus.len(), priority, cfg)?;
         Ok(Self {
             corpus,
@@ -453,6 +484,7 @@ impl<'a, C: Corpus> Prepared<'a, C> {
             cfg: *cfg,
             bands,
             rows,
+            linker,
         })
     }
 
@@ -519,15 +551,34 @@ impl<'a, C: Corpus> Prepared<'a, C> {
         } else {
             verify::Rows::Signatures(&minhash)
         };
-        let store = verify::RowStore::build(
-            |ids| self.corpus.texts(ids),
-            self.corpus.spill_dir(),
-            verify::involved(&buckets),
-            rows,
-        )?;
-        let (links, link_stats) = verify::link(&store, &buckets, rows, self.cfg.threshold, &pref)?;
-        drop(store);
-        drop(buckets);
+        let texts = |ids: &[u32]| self.corpus.texts(ids);
+        let (links, link_stats) = match self.linker {
+            None => {
+                let involved = verify::involved(&buckets);
+                let store =
+                    verify::RowStore::build(texts, self.corpus.spill_dir(), involved, rows)?;
+                let linked = verify::link(&store, &buckets, rows, self.cfg.threshold, &pref)?;
+                drop(store);
+                drop(buckets);
+                linked
+            }
+            Some(linker) => {
+                // step 1 elsewhere; components and their split here, on their members' rows
+                let (edges, checks) = linker.edges(&buckets, &self.cfg)?;
+                drop(buckets);
+                let comps = verify::edge_components(&edges);
+                let mut members: Vec<u32> = comps.iter().flatten().copied().collect();
+                members.sort_unstable();
+                let store = verify::RowStore::build(texts, self.corpus.spill_dir(), members, rows)?;
+                let (links, split_checks) =
+                    verify::split(&store, comps, rows, self.cfg.threshold, &pref)?;
+                let stats = verify::LinkStats {
+                    edges: edges.len(),
+                    jaccard_checks: checks + split_checks,
+                };
+                (links, stats)
+            }
+        };
         stats.links = link_stats.edges;
         stats.jaccard_checks = link_stats.jaccard_checks;
 

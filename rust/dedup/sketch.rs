@@ -328,3 +328,38 @@ pub fn read_sketch(path: &Path, src: &SourceFile, cfg: &DedupFilesConfig) -> Res
         quarantine,
     })
 }
+
+/// Bytes before a sketch's texts: magic, fingerprint, input size and time, format, keep flag,
+/// records, rejected, bands, text count, text length.
+const TEXT_AT: u64 = 8 + 8 + 8 + 8 + 1 + 1 + 8 + 8 + 8 + 8 + 8;
+
+/// A sketch opened for reading texts by position (`remote.rs`): the file, where its texts
+/// start, and each text's end relative to that.
+pub(super) fn text_index(path: &Path) -> Result<(std::fs::File, u64, Vec<u64>)> {
+    use super::spill::read_exact_at;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut head = vec![0u8; TEXT_AT as usize];
+    read_exact_at(&file, &mut head, 0).map_err(|e| Error::io(path, e))?;
+    let mut c = Cursor {
+        bytes: &head,
+        pos: 0,
+        path,
+    };
+    if c.take(MAGIC.len())? != MAGIC {
+        return Err(c.bad("no sketch header"));
+    }
+    c.take((TEXT_AT - 16 - MAGIC.len() as u64) as usize)?;
+    let (n, text_len) = (c.u64()?, c.u64()?);
+    let mut raw = vec![
+        0u8;
+        (n as usize)
+            .checked_mul(8)
+            .ok_or_else(|| c.bad("too long"))?
+    ];
+    read_exact_at(&file, &mut raw, TEXT_AT + text_len).map_err(|e| Error::io(path, e))?;
+    let ends = raw
+        .chunks_exact(8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8")))
+        .collect();
+    Ok((file, TEXT_AT, ends))
+}

@@ -533,12 +533,12 @@ fn out_of_core_runs_equal_in_memory_runs() {
         .collect();
     let spill = dir.path().join("spill");
     std::fs::create_dir(&spill).unwrap();
-    let run = |cfg: &DedupFilesConfig, tag: &str, sketches: Option<&[std::path::PathBuf]>| {
+    let run = |cfg: &DedupFilesConfig, tag: &str, from: Option<&files::FromSketches<'_>>| {
         let out = dir.path().join(format!("{tag}.jsonl"));
         let clusters = dir.path().join(format!("{tag}.clusters.jsonl"));
         let stats = dedup_files(
             &inputs,
-            sketches,
+            from,
             Some(&out),
             Some(&clusters),
             None,
@@ -588,15 +588,35 @@ fn out_of_core_runs_equal_in_memory_runs() {
                     path
                 })
                 .collect();
-            let (sk_mem, sk_mem_out, sk_mem_clusters) = run(&cfg, "skmem", Some(&sketches));
-            let (sk_disk, sk_disk_out, sk_disk_clusters) =
-                run(&disk_cfg, "skdisk", Some(&sketches));
+            let from = files::FromSketches {
+                sketches: &sketches,
+                linker: None,
+            };
+            let (sk_mem, sk_mem_out, sk_mem_clusters) = run(&cfg, "skmem", Some(&from));
+            let (sk_disk, sk_disk_out, sk_disk_clusters) = run(&disk_cfg, "skdisk", Some(&from));
+            // and the buckets linked as jobs of a few members each, texts read from the sketches
+            let texts = remote::SketchTexts::open(&sketches).unwrap();
+            let linker = remote::LocalLinker {
+                texts: &texts,
+                members_per_job: 7,
+            };
+            let linked = files::FromSketches {
+                sketches: &sketches,
+                linker: Some(&linker),
+            };
+            let (sk_link, sk_link_out, sk_link_clusters) = run(&disk_cfg, "sklink", Some(&linked));
             let what = format!("{scope:?} verify={verify} keep={keep:?}");
             assert!(!mem.out_of_core && disk.out_of_core && disk.spilled_bytes > 0);
             assert!(!sk_mem.out_of_core && sk_disk.out_of_core);
             for (out, clusters, stats, how) in [
                 (&disk_out, &disk_clusters, &disk, "out of core"),
                 (&sk_mem_out, &sk_mem_clusters, &sk_mem, "from sketches"),
+                (
+                    &sk_link_out,
+                    &sk_link_clusters,
+                    &sk_link,
+                    "from sketches, linked as jobs",
+                ),
                 (
                     &sk_disk_out,
                     &sk_disk_clusters,
@@ -652,14 +672,14 @@ fn sketches_are_checked_before_use() {
     assert!(read_sketch(&sk, &src, &cfg).is_ok());
 
     // the quarantine and output from the sketch equal a local run's
-    let run = |sketches: Option<&[std::path::PathBuf]>, tag: &str| {
+    let run = |from: Option<&files::FromSketches<'_>>, tag: &str| {
         let (out, q) = (
             dir.path().join(format!("{tag}.jsonl")),
             dir.path().join(format!("{tag}.q.jsonl")),
         );
         dedup_files(
             std::slice::from_ref(&src),
-            sketches,
+            from,
             Some(&out),
             None,
             Some(&q),
@@ -669,10 +689,11 @@ fn sketches_are_checked_before_use() {
         .unwrap();
         (std::fs::read(out).unwrap(), std::fs::read(q).unwrap())
     };
-    assert_eq!(
-        run(None, "local"),
-        run(Some(std::slice::from_ref(&sk)), "sketch")
-    );
+    let from = files::FromSketches {
+        sketches: std::slice::from_ref(&sk),
+        linker: None,
+    };
+    assert_eq!(run(None, "local"), run(Some(&from), "sketch"));
 
     let other = DedupFilesConfig {
         fields: None,

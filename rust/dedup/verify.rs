@@ -188,10 +188,6 @@ impl RowStore {
         Ok(Self { members, place })
     }
 
-    pub(super) fn members(&self) -> &[u32] {
-        &self.members
-    }
-
     fn slot(&self, id: u32) -> usize {
         self.members.binary_search(&id).expect("member of a bucket")
     }
@@ -294,7 +290,25 @@ pub(super) fn link(
     threshold: f64,
     pref: &Preference<'_>,
 ) -> Result<(Vec<Link>, LinkStats)> {
-    // 1. Linking by bucket leaders (positions in the bucket).
+    let (edges, checks) = bucket_edges(store, buckets, rows, threshold)?;
+    let comps = edge_components(&edges);
+    let (links, split_checks) = split(store, comps, rows, threshold, pref)?;
+    let stats = LinkStats {
+        edges: edges.len(),
+        jaccard_checks: checks + split_checks,
+    };
+    Ok((links, stats))
+}
+
+/// Step 1: the verified edges of each bucket's leader scan (sorted, deduplicated) and the
+/// checks made. Buckets are independent: any share of them can be linked anywhere (a Ray
+/// worker) and the edges merged.
+pub(super) fn bucket_edges(
+    store: &RowStore,
+    buckets: &Buckets,
+    rows: Rows<'_>,
+    threshold: f64,
+) -> Result<(Vec<(u32, u32)>, usize)> {
     let per_bucket: Vec<(Vec<(u32, u32)>, usize)> = (0..buckets.len())
         .into_par_iter()
         .map(|b| {
@@ -319,27 +333,41 @@ pub(super) fn link(
             Ok((edges, checks))
         })
         .collect::<Result<_>>()?;
-    let mut stats = LinkStats::default();
+    let mut checks = 0;
     let mut edges = Vec::new();
     for (e, c) in per_bucket {
         edges.extend(e);
-        stats.jaccard_checks += c;
+        checks += c;
     }
     edges.par_sort_unstable();
     edges.dedup();
-    stats.edges = edges.len();
+    Ok((edges, checks))
+}
 
-    let members = store.members();
+/// The union-find components of `edges` with two or more members, each ascending, ordered by
+/// lowest member.
+pub(super) fn edge_components(edges: &[(u32, u32)]) -> Vec<Vec<u32>> {
+    let mut members: Vec<u32> = edges.iter().flat_map(|&(a, b)| [a, b]).collect();
+    members.par_sort_unstable();
+    members.dedup();
     let n = members.last().map_or(0, |&m| m as usize + 1);
     let mut uf = UnionFind::new(n);
-    for &(a, b) in &edges {
+    for &(a, b) in edges {
         uf.union(a, b);
     }
-    drop(edges);
-    let comps = components(&mut uf, members);
-    drop(uf);
+    components(&mut uf, &members)
+}
 
-    // 2. Greedy split of each component around centers (positions in the sorted component).
+/// Step 2: the greedy split of each component around centers (positions in the component
+/// sorted by keep preference); `store` holds the rows of every component member. Returns the
+/// links and the checks made.
+pub(super) fn split(
+    store: &RowStore,
+    comps: Vec<Vec<u32>>,
+    rows: Rows<'_>,
+    threshold: f64,
+    pref: &Preference<'_>,
+) -> Result<(Vec<Link>, usize)> {
     let per_comp: Vec<(Vec<Link>, usize)> = comps
         .into_par_iter()
         .map(|mut comp| {
@@ -365,9 +393,10 @@ pub(super) fn link(
         })
         .collect::<Result<_>>()?;
     let mut links = Vec::new();
+    let mut checks = 0;
     for (l, c) in per_comp {
         links.extend(l);
-        stats.jaccard_checks += c;
+        checks += c;
     }
-    Ok((links, stats))
+    Ok((links, checks))
 }

@@ -5,21 +5,25 @@
 //! as numpy arrays.
 
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedStr;
+use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::PyBytes;
 use rayon::prelude::*;
 
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
 
 use super::errors::{ConfigError, IntoPyResult};
 use super::io::{reader_options, value_to_py};
 use super::progress::{run_detached, run_detached_on};
 use crate::dedup::cluster::KeepPolicy;
-use crate::dedup::files::{DedupFilesConfig, ScopeMode, SourceFile};
+use crate::dedup::files::{DedupFilesConfig, FromSketches, ScopeMode, SourceFile};
+use crate::dedup::lsh::Buckets;
 use crate::dedup::lsh::{band_key, resolve_params};
 use crate::dedup::minhash::{signatures, MinHashParams};
 use crate::dedup::shingle::{ShingleMode, ShingleParams, TextKind};
+use crate::dedup::{remote, BucketLinker};
 use crate::dedup::{DedupConfig, DedupStats, Sketch};
+use crate::error::{Error, Result};
 
 /// MinHash signatures of `texts`: (row-major little-endian u32 values, n × num_perm; one kind
 /// byte per text: 0 normal, 1 short (exact match only), 2 empty).
@@ -132,6 +136,57 @@ fn stats_json(s: &DedupStats) -> serde_json::Value {
     })
 }
 
+/// Step 1 of the linking through a Python callable (the Ray engine's): called with a scope's
+/// link jobs (a list of bytes), it returns their results (bytes each, in order). An exception
+/// it raises stops the run and is raised as it is.
+struct PyLinker {
+    callback: Py<PyAny>,
+    raised: Mutex<Option<PyErr>>,
+}
+
+impl BucketLinker for PyLinker {
+    fn edges(&self, buckets: &Buckets, cfg: &DedupConfig) -> Result<(Vec<(u32, u32)>, usize)> {
+        let jobs = remote::link_jobs(buckets, cfg, remote::MEMBERS_PER_JOB);
+        let results = Python::attach(|py| -> PyResult<Vec<PyBackedBytes>> {
+            let list: Vec<Bound<'_, PyBytes>> = jobs.iter().map(|j| PyBytes::new(py, j)).collect();
+            self.callback.call1(py, (list,))?.extract(py)
+        });
+        let results = match results {
+            Ok(r) => r,
+            Err(e) => {
+                *self.raised.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                return Err(Error::Interrupted);
+            }
+        };
+        if results.len() != jobs.len() {
+            return Err(Error::config(format!(
+                "the linker returned {} results for {} jobs",
+                results.len(),
+                jobs.len()
+            )));
+        }
+        let owned: Vec<Vec<u8>> = results.iter().map(|r| r.to_vec()).collect();
+        remote::merge_results(&owned)
+    }
+}
+
+/// One link job of a run from sketches (a Ray task): the verified edges of its buckets, the
+/// texts read from `sketches`; see `csft_data.ray_engine`.
+#[pyfunction]
+#[pyo3(signature = (sketches, job, *, num_threads=None))]
+pub fn link_job<'py>(
+    py: Python<'py>,
+    sketches: Vec<PathBuf>,
+    job: PyBackedBytes,
+    num_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let out = run_detached_on(py, None, num_threads, |_| {
+        let texts = remote::SketchTexts::open(&sketches)?;
+        remote::run_link_job(&texts, &job)
+    })?;
+    Ok(PyBytes::new(py, &out))
+}
+
 /// Dedup files (each one source) into `output`; see `csft_data.dedup_files`.
 #[pyfunction]
 #[pyo3(signature = (
@@ -139,7 +194,7 @@ fn stats_json(s: &DedupStats) -> serde_json::Value {
     threshold=0.8, num_perm=128, ngram=5, word_ngram=3, mode="auto", seed=1, bands=None,
     rows=None, verify=true, keep="first", format=None, encoding="auto", on_error="raise",
     batch_size=4096, progress=None, source_rank=None, sketch="oph", memory_limit=None,
-    tmp_dir=None, sketches=None, sketch_out=None, num_threads=None,
+    tmp_dir=None, sketches=None, sketch_out=None, link=None, num_threads=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn dedup_files<'py>(
@@ -171,6 +226,7 @@ pub fn dedup_files<'py>(
     tmp_dir: Option<PathBuf>,
     sketches: Option<Vec<PathBuf>>,
     sketch_out: Option<PathBuf>,
+    link: Option<Py<PyAny>>,
     num_threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let dedup = DedupConfig {
@@ -213,17 +269,32 @@ pub fn dedup_files<'py>(
         });
         return value_to_py(py, &value);
     }
-    let stats = run_detached_on(py, progress.as_ref(), num_threads, |report| {
+    let linker = link.map(|callback| PyLinker {
+        callback,
+        raised: Mutex::new(None),
+    });
+    let from = sketches.as_deref().map(|sketches| FromSketches {
+        sketches,
+        linker: linker.as_ref().map(|l| l as &dyn BucketLinker),
+    });
+    if from.is_none() && linker.is_some() {
+        return Err(ConfigError::new_err("link takes sketches"));
+    }
+    let result = run_detached_on(py, progress.as_ref(), num_threads, |report| {
         crate::dedup::files::dedup_files(
             &files,
-            sketches.as_deref(),
+            from.as_ref(),
             output.as_deref(),
             clusters.as_deref(),
             quarantine.as_deref(),
             &cfg,
             report,
         )
-    })?;
+    });
+    if let Some(err) = linker.and_then(|l| l.raised.into_inner().ok().flatten()) {
+        return Err(err);
+    }
+    let stats = result?;
     let sources: Vec<serde_json::Value> = stats
         .sources
         .iter()

@@ -30,6 +30,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dedup::band_keys, m)?)?;
     m.add_function(wrap_pyfunction!(dedup::lsh_params, m)?)?;
     m.add_function(wrap_pyfunction!(dedup::dedup_files, m)?)?;
+    m.add_function(wrap_pyfunction!(dedup::link_job, m)?)?;
     m.add_function(wrap_pyfunction!(dedup::group_files, m)?)?;
     m.add_function(wrap_pyfunction!(decontam::decontaminate_files, m)?)?;
     m.add_class::<lengths::PyTokenCounter>()?;
