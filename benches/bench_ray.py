@@ -6,15 +6,16 @@ engine runs in a fresh subprocess, cross-source scope, threshold 0.8, verified:
 
 - ``local``: ``dedup_files(...)`` in the process (rayon over all cores);
 - ``ray``: ``ray.init(num_cpus=cores)`` in the child (timed apart), then ``dedup_files(...,
-  engine="ray")``: one task per shard with one core each, sketches written to a folder, the
-  rest on the driver.
+  engine="ray")``: one sketch task per shard with one core each, sketches written to a folder,
+  the buckets' linking as link tasks, the rest on the driver.
 
 Printed per engine: seconds, records/s, the ratio to local, the driver's peak RSS (VmHWM; Ray's
 workers are other processes, their peak is printed too where /proc allows), and for Ray the
 sketch pass's seconds and bytes per record (what crosses from workers to the driver: the
-analogue of a shuffle's volume). Both engines' outputs (kept records and clusters) are hashed:
-they must be equal. The last lines estimate 100M and 1B records on N nodes from these figures
-(see ``benches/README.md`` for the model and its limits).
+analogue of a shuffle's volume), the link jobs' seconds, and the driver's own part. Both
+engines' outputs (kept records and clusters) are hashed: they must be equal. The last lines
+estimate 100M and 1B records on N nodes from these figures (see ``benches/README.md`` for the
+model and its limits).
 
 Run: ``python benches/bench_ray.py`` (200k records, 8 shards, about a minute on 2 cores);
 ``--records 1000000 --shards 16``.
@@ -160,25 +161,30 @@ def main() -> None:
         r = results["ray"]
         sk = r["ray"]
         per_record = sk["sketch_bytes"] / n
+        driver_seconds = r["seconds"] - sk["sketch_seconds"] - sk["link_seconds"]
         print(
             f"ray: init {r['init_seconds']:.1f} s (not counted above); sketch pass "
             f"{sk['sketch_seconds']:.2f} s over {sk['tasks']} tasks, "
             f"{sk['sketch_bytes'] / 1e6:.0f} MB of sketches = {per_record:.0f} bytes/record; "
-            f"driver after it {r['seconds'] - sk['sketch_seconds']:.2f} s"
+            f"link jobs {sk['link_seconds']:.2f} s over {sk['link_jobs']} tasks; "
+            f"the driver's own part {driver_seconds:.2f} s"
         )
         same = r["sha"] == results["local"]["sha"]
         print(f"same bytes from both engines: {'yes' if same else 'NO'}")
-        # The model: sketching scales with cores; the driver's part does not (yet).
+        # The model: sketching and linking scale with cores; the driver's own part does not
+        # (yet). Linear in records: the 10M figures of bench_dedup show linking growing faster.
         sketch_core_rate = n / (sk["sketch_seconds"] * cores)
-        driver_rate = n / (r["seconds"] - sk["sketch_seconds"])
+        link_core_rate = n / (max(sk["link_seconds"], 1e-3) * cores)
+        driver_rate = n / driver_seconds
         for total in (100_000_000, 1_000_000_000):
             for nodes, node_cores in ((8, 32), (32, 32)):
                 sketch = total / (sketch_core_rate * nodes * node_cores)
+                link = total / (link_core_rate * nodes * node_cores)
                 driver = total / driver_rate
                 print(
                     f"estimate {total / 1e6:,.0f}M records on {nodes}×{node_cores} cores: sketch "
-                    f"{sketch / 60:.1f} min + driver {driver / 60:.1f} min "
-                    f"({total * per_record / 1e9:,.0f} GB of sketches)"
+                    f"{sketch / 60:.1f} min + link {link / 60:.1f} min + driver "
+                    f"{driver / 60:.1f} min ({total * per_record / 1e9:,.0f} GB of sketches)"
                 )
         if not same:
             sys.exit("the engines disagree")
