@@ -35,14 +35,22 @@ from typing import Any, NoReturn, TypeVar
 from csft_data._core import ConfigError, CsftDataError
 
 #: Tests: a path (read by the driver when the run starts). The first sketch task that finds it
-#: missing creates it and kills its worker, so the run must survive a worker lost mid-run (Ray
-#: retries the task).
+#: missing, and the first link task that finds ``PATH-link`` missing, creates it and kills its
+#: worker, so the run must survive workers lost mid-run (Ray retries the tasks).
 FAULT_ENV = "CSFT_DATA_RAY_FAULT_ONCE"
 
 T = TypeVar("T")
 
 #: What a sketch task is told (the reading and signing options); the rest stays on the driver.
-_DRIVER_ONLY = ("clusters", "quarantine", "progress", "memory_limit", "tmp_dir")
+_DRIVER_ONLY = (
+    "clusters",
+    "quarantine",
+    "progress",
+    "memory_limit",
+    "tmp_dir",
+    "sketches",
+    "link",
+)
 
 
 def _import_ray() -> Any:
