@@ -15,7 +15,7 @@ use super::exact;
 use super::lsh::{BandColumn, BandKeys};
 use super::minhash::MinHashParams;
 use super::shingle::TextKind;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The per-record data a dedup run needs.
 pub trait Corpus: Sync {
@@ -68,35 +68,6 @@ impl<'a> MemoryCorpus<'a> {
             key_hashes: exact::key_hashes(exact_keys),
             keys: BandKeys::compute(texts, params, bands, rows)?,
             lengths: with_lengths.then(|| char_counts(texts)),
-        })
-    }
-
-    /// The corpus of texts signed elsewhere (e.g. by the workers of a distributed run): their
-    /// exact-key hashes (the texts are the exact keys), band keys and lengths as computed by
-    /// [`MemoryCorpus::new`].
-    pub fn signed(
-        texts: &'a [&'a str],
-        key_hashes: Vec<u128>,
-        keys: BandKeys,
-        lengths: Option<Vec<u32>>,
-    ) -> Result<Self> {
-        let n = texts.len();
-        if key_hashes.len() != n
-            || keys.len() != n
-            || lengths.as_ref().is_some_and(|l| l.len() != n)
-        {
-            return Err(Error::config(format!(
-                "signed corpus of {n} texts with {} key hashes and {} band-key rows",
-                key_hashes.len(),
-                keys.len()
-            )));
-        }
-        Ok(Self {
-            texts,
-            exact_keys: texts,
-            key_hashes,
-            keys,
-            lengths,
         })
     }
 }

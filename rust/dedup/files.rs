@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use super::corpus::{Corpus, MemoryCorpus};
+use super::corpus::Corpus;
 use super::lsh::BandKeys;
+use super::remote::{SketchCorpus, SketchTexts};
 use super::sketch::{read_sketch, FileSketch};
 use super::spill::SpillBuilder;
 use super::{
@@ -158,14 +159,6 @@ pub(crate) struct TextArena {
 }
 
 impl TextArena {
-    /// An arena with room for `bytes` of text (pages are only touched as they are filled).
-    pub(crate) fn with_capacity(bytes: usize) -> Self {
-        Self {
-            arena: String::with_capacity(bytes),
-            ends: Vec::new(),
-        }
-    }
-
     /// Appends a text; returns its index.
     pub(crate) fn push(&mut self, text: &str) -> u32 {
         self.arena.push_str(text);
@@ -282,8 +275,8 @@ struct Signed {
 /// Where pass 1 puts the dedup texts.
 enum Texts {
     Memory(TextArena),
-    /// Texts with their signing done (from sketches), in memory.
-    Signed(TextArena, Signed),
+    /// Signing done (from sketches), in memory; the texts stay in the sketches.
+    Sketched(Signed),
     Spill(Box<SpillBuilder>),
 }
 
@@ -343,13 +336,9 @@ fn spill_folder(
 
 /// Adds a sketch's texts and signing to pass 1's texts.
 fn push_sketch(texts: &mut Texts, sketch: &FileSketch) -> Result<()> {
-    let refs = sketch.texts();
     match texts {
         Texts::Memory(_) => unreachable!("a run from sketches keeps their signing"),
-        Texts::Signed(arena, signed) => {
-            for text in &refs {
-                arena.push(text);
-            }
+        Texts::Sketched(signed) => {
             signed.key_hashes.extend_from_slice(&sketch.key_hashes);
             signed.keys.extend_from_slice(sketch.keys.keys());
             signed.kinds.extend_from_slice(sketch.keys.kinds());
@@ -359,7 +348,7 @@ fn push_sketch(texts: &mut Texts, sketch: &FileSketch) -> Result<()> {
             Ok(())
         }
         Texts::Spill(builder) => builder.push_signed(
-            &refs,
+            &sketch.texts().expect("read with its texts"),
             sketch.key_hashes.clone(),
             &sketch.keys,
             sketch.lengths.clone(),
@@ -416,14 +405,7 @@ pub fn dedup_files(
         .sum();
     let mut texts = match (spill_folder(inputs, output, total, cfg)?, sketches) {
         (None, None) => Texts::Memory(TextArena::default()),
-        (None, Some(sk)) => {
-            // the texts are most of each sketch: room for them at once, not by doubling
-            let bytes: u64 = sk
-                .iter()
-                .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
-                .sum();
-            Texts::Signed(TextArena::with_capacity(bytes as usize), Signed::default())
-        }
+        (None, Some(_)) => Texts::Sketched(Signed::default()),
         (Some(parent), _) => Texts::Spill(Box::new(SpillBuilder::new(&parent, &cfg.dedup)?)),
     };
     let mut sources: Vec<u32> = Vec::new();
@@ -436,7 +418,8 @@ pub fn dedup_files(
         let before = done;
         let read = match sketches {
             Some(sk) => {
-                let sketch = read_sketch(&sk[sid], src, cfg)?;
+                let with_texts = matches!(texts, Texts::Spill(_));
+                let sketch = read_sketch(&sk[sid], src, cfg, with_texts)?;
                 push_sketch(&mut texts, &sketch)?;
                 sources.extend(std::iter::repeat_n(sid as u32, sketch.index_in_file.len()));
                 index_in_file.extend_from_slice(&sketch.index_in_file);
@@ -459,7 +442,7 @@ pub fn dedup_files(
                             arena.push(text);
                         }
                     }
-                    Texts::Signed(..) => unreachable!("signed texts come from sketches"),
+                    Texts::Sketched(..) => unreachable!("sketched runs read no inputs"),
                     Texts::Spill(builder) => builder.push(batch_texts)?,
                 }
                 for origin in &batch.origins {
@@ -489,12 +472,17 @@ pub fn dedup_files(
             let corpus = memory_corpus(&texts, &DedupInputs::default(), &cfg.dedup)?;
             (run_scopes(&corpus, &sources, cfg, linker)?, 0)
         }
-        Texts::Signed(arena, signed) => {
-            let texts = arena.texts();
+        Texts::Sketched(signed) => {
             let (bands, rows) = cfg.dedup.validate()?;
-            let keys = BandKeys::from_parts(bands, rows, signed.keys, signed.kinds)?;
-            let lengths = (cfg.dedup.keep == super::KeepPolicy::Longest).then_some(signed.lengths);
-            let corpus = MemoryCorpus::signed(&texts, signed.key_hashes, keys, lengths)?;
+            let corpus = SketchCorpus {
+                texts: SketchTexts::open(sketches.expect("a sketched run"))?,
+                key_hashes: signed.key_hashes,
+                keys: BandKeys::from_parts(bands, rows, signed.keys, signed.kinds)?,
+                lengths: (cfg.dedup.keep == super::KeepPolicy::Longest).then_some(signed.lengths),
+            };
+            if corpus.texts.len() != sources.len() {
+                return Err(Error::config("the sketches changed during the run"));
+            }
             (run_scopes(&corpus, &sources, cfg, linker)?, 0)
         }
         Texts::Spill(builder) => {

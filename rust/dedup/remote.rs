@@ -212,6 +212,15 @@ impl SketchTexts {
         })
     }
 
+    /// Records over all the sketches.
+    pub fn len(&self) -> usize {
+        *self.starts.last().expect("one") as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn text(&self, id: u32) -> Result<String> {
         let id = id as u64;
         if id >= *self.starts.last().expect("one") {
@@ -267,4 +276,47 @@ pub fn merge_results(results: &[Vec<u8>]) -> Result<(Vec<(u32, u32)>, usize)> {
     edges.sort_unstable();
     edges.dedup();
     Ok((edges, checks))
+}
+
+/// The corpus of a run from sketches held in memory except its texts, which stay in the
+/// sketch files and are read when the engine asks (exact-key checks, verification rows): the
+/// driver of a distributed run never copies the dedup texts.
+pub struct SketchCorpus {
+    pub texts: SketchTexts,
+    pub key_hashes: Vec<u128>,
+    pub keys: super::lsh::BandKeys,
+    pub lengths: Option<Vec<u32>>,
+}
+
+impl super::corpus::Corpus for SketchCorpus {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+    fn kinds(&self) -> &[super::shingle::TextKind] {
+        self.keys.kinds()
+    }
+    fn key_hashes(&self) -> &[u128] {
+        &self.key_hashes
+    }
+    fn lengths(&self) -> Option<&[u32]> {
+        self.lengths.as_deref()
+    }
+    fn bands(&self) -> usize {
+        self.keys.bands()
+    }
+    fn parallel_bands(&self) -> bool {
+        true
+    }
+    fn band_column(&self, band: usize) -> Result<super::lsh::BandColumn<'_>> {
+        Ok(super::lsh::BandColumn::Strided {
+            keys: &self.keys,
+            band,
+        })
+    }
+    fn same_key(&self, a: u32, b: u32) -> Result<bool> {
+        Ok(self.texts.text(a)? == self.texts.text(b)?)
+    }
+    fn texts(&self, ids: &[u32]) -> Result<Vec<Cow<'_, str>>> {
+        self.texts.texts(ids)
+    }
 }

@@ -35,7 +35,8 @@ pub struct FileSketch {
     pub records: u64,
     pub rejected: u64,
     /// The dedup texts, back to back; text `i` ends at `text_ends[i]` (a char boundary).
-    text: String,
+    /// `None` when read without them.
+    text: Option<String>,
     text_ends: Vec<u64>,
     pub key_hashes: Vec<u128>,
     pub keys: BandKeys,
@@ -46,9 +47,9 @@ pub struct FileSketch {
 }
 
 impl FileSketch {
-    /// The dedup texts, in file order.
-    pub fn texts(&self) -> Vec<&str> {
-        let all = self.text.as_str();
+    /// The dedup texts, in file order (`None` when read without them).
+    pub fn texts(&self) -> Option<Vec<&str>> {
+        let all = self.text.as_deref()?;
         let mut start = 0usize;
         self.text_ends
             .iter()
@@ -57,7 +58,8 @@ impl FileSketch {
                 start = end as usize;
                 t
             })
-            .collect()
+            .collect::<Vec<_>>()
+            .into()
     }
 }
 
@@ -235,8 +237,15 @@ impl<'a> Cursor<'a> {
 }
 
 /// Reads the sketch of `src` from `path`, refusing one that is damaged, was made with options
-/// other than `cfg`'s, or whose input has changed since.
-pub fn read_sketch(path: &Path, src: &SourceFile, cfg: &DedupFilesConfig) -> Result<FileSketch> {
+/// other than `cfg`'s, or whose input has changed since. Without `with_texts` the texts are
+/// checked against the checksum but not kept (nor checked as UTF-8: a reader of them does
+/// that): [`FileSketch::texts`] is then empty.
+pub fn read_sketch(
+    path: &Path,
+    src: &SourceFile,
+    cfg: &DedupFilesConfig,
+    with_texts: bool,
+) -> Result<FileSketch> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let mut c = Cursor {
         bytes: &bytes,
@@ -277,13 +286,20 @@ pub fn read_sketch(path: &Path, src: &SourceFile, cfg: &DedupFilesConfig) -> Res
     let bands = c.u64()? as usize;
     let n = c.len(8)?;
     let text_len = c.len(1)?;
-    let text = std::str::from_utf8(c.take(text_len)?)
-        .map_err(|_| c.bad("texts not UTF-8"))?
-        .to_string();
+    let raw_text = c.take(text_len)?;
+    let text = match with_texts {
+        true => Some(
+            std::str::from_utf8(raw_text)
+                .map_err(|_| c.bad("texts not UTF-8"))?
+                .to_string(),
+        ),
+        false => None,
+    };
     let text_ends = c.u64s(n)?;
     let mut prev = 0u64;
     for &e in &text_ends {
-        if e < prev || e as usize > text.len() || !text.is_char_boundary(e as usize) {
+        let boundary = text.as_ref().is_none_or(|t| t.is_char_boundary(e as usize));
+        if e < prev || e as usize > text_len || !boundary {
             return Err(c.bad("text offsets out of order"));
         }
         prev = e;
