@@ -70,8 +70,10 @@ def _run(inputs: list[Path], out: Path, **kw: Any) -> tuple[dict[str, Any], list
         on_error="skip",
         **kw,
     )
+    # how it ran, not what it found (a run from sketches spills no texts: they stay in them)
     for key in ("seconds", "output", "clusters_file", "quarantine", "engine", "ray"):
         stats.pop(key, None)
+    stats["spilled"] = stats.pop("spilled_bytes") > 0
     return stats, [p.read_bytes() for p in (out, clusters, quarantine)]
 
 

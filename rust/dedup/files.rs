@@ -347,8 +347,8 @@ fn push_sketch(texts: &mut Texts, sketch: &FileSketch) -> Result<()> {
             }
             Ok(())
         }
-        Texts::Spill(builder) => builder.push_signed(
-            &sketch.texts().expect("read with its texts"),
+        // the texts stay in the sketches
+        Texts::Spill(builder) => builder.push_keys(
             sketch.key_hashes.clone(),
             &sketch.keys,
             sketch.lengths.clone(),
@@ -418,8 +418,7 @@ pub fn dedup_files(
         let before = done;
         let read = match sketches {
             Some(sk) => {
-                let with_texts = matches!(texts, Texts::Spill(_));
-                let sketch = read_sketch(&sk[sid], src, cfg, with_texts)?;
+                let sketch = read_sketch(&sk[sid], src, cfg)?;
                 push_sketch(&mut texts, &sketch)?;
                 sources.extend(std::iter::repeat_n(sid as u32, sketch.index_in_file.len()));
                 index_in_file.extend_from_slice(&sketch.index_in_file);
@@ -487,10 +486,11 @@ pub fn dedup_files(
         }
         Texts::Spill(builder) => {
             let bytes = builder.disk_bytes();
-            (
-                run_scopes(&builder.finish()?, &sources, cfg, linker)?,
-                bytes,
-            )
+            let corpus = match sketches {
+                None => builder.finish()?,
+                Some(sk) => builder.finish_with_texts(SketchTexts::open(sk)?)?,
+            };
+            (run_scopes(&corpus, &sources, cfg, linker)?, bytes)
         }
     };
     progress("dedup", sources.len() as u64, sources.len() as u64)?;

@@ -221,7 +221,7 @@ impl SketchTexts {
         self.len() == 0
     }
 
-    fn text(&self, id: u32) -> Result<String> {
+    pub(super) fn text(&self, id: u32) -> Result<String> {
         let id = id as u64;
         if id >= *self.starts.last().expect("one") {
             return Err(Error::config(format!(

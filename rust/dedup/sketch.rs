@@ -34,33 +34,12 @@ pub struct FileSketch {
     /// Records read (not rejected) and rejected.
     pub records: u64,
     pub rejected: u64,
-    /// The dedup texts, back to back; text `i` ends at `text_ends[i]` (a char boundary).
-    /// `None` when read without them.
-    text: Option<String>,
-    text_ends: Vec<u64>,
     pub key_hashes: Vec<u128>,
     pub keys: BandKeys,
     pub lengths: Option<Vec<u32>>,
     pub index_in_file: Vec<u64>,
     /// Quarantine lines (JSON, each ending in a newline) of the rejected records.
     pub quarantine: Vec<u8>,
-}
-
-impl FileSketch {
-    /// The dedup texts, in file order (`None` when read without them).
-    pub fn texts(&self) -> Option<Vec<&str>> {
-        let all = self.text.as_deref()?;
-        let mut start = 0usize;
-        self.text_ends
-            .iter()
-            .map(|&end| {
-                let t = &all[start..end as usize];
-                start = end as usize;
-                t
-            })
-            .collect::<Vec<_>>()
-            .into()
-    }
 }
 
 /// Counts of a sketch written by [`sketch_file`].
@@ -237,15 +216,10 @@ impl<'a> Cursor<'a> {
 }
 
 /// Reads the sketch of `src` from `path`, refusing one that is damaged, was made with options
-/// other than `cfg`'s, or whose input has changed since. Without `with_texts` the texts are
-/// checked against the checksum but not kept (nor checked as UTF-8: a reader of them does
-/// that): [`FileSketch::texts`] is then empty.
-pub fn read_sketch(
-    path: &Path,
-    src: &SourceFile,
-    cfg: &DedupFilesConfig,
-    with_texts: bool,
-) -> Result<FileSketch> {
+/// other than `cfg`'s, or whose input has changed since. The texts are covered by the checksum
+/// but not kept: they are read from the file when needed (`remote::SketchTexts`, which checks
+/// them as UTF-8).
+pub fn read_sketch(path: &Path, src: &SourceFile, cfg: &DedupFilesConfig) -> Result<FileSketch> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let mut c = Cursor {
         bytes: &bytes,
@@ -286,20 +260,11 @@ pub fn read_sketch(
     let bands = c.u64()? as usize;
     let n = c.len(8)?;
     let text_len = c.len(1)?;
-    let raw_text = c.take(text_len)?;
-    let text = match with_texts {
-        true => Some(
-            std::str::from_utf8(raw_text)
-                .map_err(|_| c.bad("texts not UTF-8"))?
-                .to_string(),
-        ),
-        false => None,
-    };
+    c.take(text_len)?;
     let text_ends = c.u64s(n)?;
     let mut prev = 0u64;
     for &e in &text_ends {
-        let boundary = text.as_ref().is_none_or(|t| t.is_char_boundary(e as usize));
-        if e < prev || e as usize > text_len || !boundary {
+        if e < prev || e as usize > text_len {
             return Err(c.bad("text offsets out of order"));
         }
         prev = e;
@@ -335,8 +300,6 @@ pub fn read_sketch(
         format,
         records,
         rejected,
-        text,
-        text_ends,
         key_hashes,
         keys,
         lengths,

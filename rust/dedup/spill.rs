@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use super::corpus::{char_counts, Corpus};
 use super::lsh::{BandColumn, BandKeys};
 use super::minhash::{signatures, MinHashParams};
+use super::remote::SketchTexts;
 use super::shingle::TextKind;
 use super::{exact, DedupConfig, KeepPolicy};
 use crate::error::{Error, Result};
@@ -239,34 +240,56 @@ impl SpillBuilder {
         keys: &BandKeys,
         lengths: Option<Vec<u32>>,
     ) -> Result<()> {
-        if keys.len() != refs.len() || key_hashes.len() != refs.len() || keys.bands() != self.bands
+        self.push_parts(Some(refs), key_hashes, keys, lengths)
+    }
+
+    /// [`SpillBuilder::push_signed`] without the texts, which live elsewhere (sketch files): the
+    /// corpus is then finished with [`SpillBuilder::finish_with_texts`].
+    pub fn push_keys(
+        &mut self,
+        key_hashes: Vec<u128>,
+        keys: &BandKeys,
+        lengths: Option<Vec<u32>>,
+    ) -> Result<()> {
+        self.push_parts(None, key_hashes, keys, lengths)
+    }
+
+    fn push_parts(
+        &mut self,
+        refs: Option<&[&str]>,
+        key_hashes: Vec<u128>,
+        keys: &BandKeys,
+        lengths: Option<Vec<u32>>,
+    ) -> Result<()> {
+        let n = keys.len();
+        if refs.is_some_and(|r| r.len() != n) || key_hashes.len() != n || keys.bands() != self.bands
         {
             return Err(Error::config(format!(
-                "a signed batch of {} texts has {} key hashes and {} rows of {} bands ({} wanted)",
-                refs.len(),
-                key_hashes.len(),
-                keys.len(),
+                "a signed batch of {n} rows of {} bands ({} wanted) has {} key hashes",
                 keys.bands(),
-                self.bands
+                self.bands,
+                key_hashes.len(),
             )));
         }
         let mut parts = Vec::with_capacity(self.bands + 1);
-        let mut text_bytes = Vec::with_capacity(refs.iter().map(|t| t.len()).sum());
-        for text in refs {
-            text_bytes.extend_from_slice(text.as_bytes());
+        let mut text_bytes = Vec::new();
+        for i in 0..n {
+            if let Some(refs) = refs {
+                text_bytes.extend_from_slice(refs[i].as_bytes());
+            }
             self.text_ends.push(self.written + text_bytes.len() as u64);
         }
         self.written += text_bytes.len() as u64;
         parts.push(text_bytes);
         parts.extend((0..self.bands).map(|b| {
-            (0..refs.len())
+            (0..n)
                 .flat_map(|i| keys.row(i)[b].to_le_bytes())
                 .collect::<Vec<u8>>()
         }));
         self.kinds.extend_from_slice(keys.kinds());
         self.key_hashes.extend(key_hashes);
         match (self.lengths.as_mut(), lengths) {
-            (Some(all), Some(lengths)) if lengths.len() == refs.len() => all.extend(lengths),
+            (Some(all), Some(lengths)) if lengths.len() == n => all.extend(lengths),
             (Some(_), _) => return Err(Error::config("a signed batch lacks its text lengths")),
             (None, _) => {}
         }
@@ -290,9 +313,27 @@ impl SpillBuilder {
         self.written + (self.kinds.len() * self.bands * 8) as u64
     }
 
-    pub fn finish(mut self) -> Result<SpillCorpus> {
+    pub fn finish(self) -> Result<SpillCorpus> {
+        self.finish_reading(None)
+    }
+
+    /// The corpus of a builder fed by [`SpillBuilder::push_keys`]: its texts are read from
+    /// `texts` (the run's sketches), never copied.
+    pub fn finish_with_texts(self, texts: SketchTexts) -> Result<SpillCorpus> {
+        if texts.len() != self.len() {
+            return Err(Error::config(format!(
+                "{} texts in the sketches for {} records",
+                texts.len(),
+                self.len()
+            )));
+        }
+        self.finish_reading(Some(texts))
+    }
+
+    fn finish_reading(mut self, elsewhere: Option<SketchTexts>) -> Result<SpillCorpus> {
         let files = self.writer.join()?;
         Ok(SpillCorpus {
+            elsewhere,
             texts: files.texts.finish()?,
             band_files: files
                 .bands
@@ -310,6 +351,8 @@ impl SpillBuilder {
 
 /// A corpus whose texts and band keys are in files (see the module comment).
 pub struct SpillCorpus {
+    /// Where the texts are when not in the texts file (a run from sketches).
+    elsewhere: Option<SketchTexts>,
     dir: tempfile::TempDir,
     texts: RowFile,
     text_ends: Vec<u64>,
@@ -341,6 +384,9 @@ impl SpillCorpus {
     }
 
     fn text(&self, i: u32) -> Result<String> {
+        if let Some(texts) = &self.elsewhere {
+            return texts.text(i);
+        }
         let (start, end) = self.span(i);
         self.utf8(i, self.texts.read_bytes(start, end)?)
     }
@@ -389,6 +435,9 @@ impl Corpus for SpillCorpus {
         Ok(self.text(a)? == self.text(b)?)
     }
     fn texts(&self, ids: &[u32]) -> Result<Vec<Cow<'_, str>>> {
+        if let Some(texts) = &self.elsewhere {
+            return texts.texts(ids);
+        }
         let ascending = ids.windows(2).all(|w| w[0] < w[1]);
         let (first, last) = match (ids.first(), ids.last()) {
             (Some(&f), Some(&l)) if ascending => (self.span(f).0, self.span(l).1),

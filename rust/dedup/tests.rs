@@ -669,7 +669,7 @@ fn sketches_are_checked_before_use() {
     let sk = dir.path().join("a.sketch");
     let summary = sketch_file(&src, &sk, &cfg, &mut |_, _, _| Ok(())).unwrap();
     assert_eq!((summary.records, summary.rejected), (2, 1));
-    assert!(read_sketch(&sk, &src, &cfg, true).is_ok());
+    assert!(read_sketch(&sk, &src, &cfg).is_ok());
 
     // the quarantine and output from the sketch equal a local run's
     let run = |from: Option<&files::FromSketches<'_>>, tag: &str| {
@@ -699,10 +699,7 @@ fn sketches_are_checked_before_use() {
         fields: None,
         ..cfg.clone()
     };
-    let err = read_sketch(&sk, &src, &other, true)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = read_sketch(&sk, &src, &other).err().unwrap().to_string();
     assert!(err.contains("other dedup options"), "{err}");
 
     let mut bytes = std::fs::read(&sk).unwrap();
@@ -710,18 +707,12 @@ fn sketches_are_checked_before_use() {
     bytes[mid] ^= 1;
     let broken = dir.path().join("broken.sketch");
     std::fs::write(&broken, &bytes).unwrap();
-    let err = read_sketch(&broken, &src, &cfg, false)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = read_sketch(&broken, &src, &cfg).err().unwrap().to_string();
     assert!(err.contains("checksum"), "{err}");
     std::fs::write(&broken, &bytes[..20]).unwrap();
-    assert!(read_sketch(&broken, &src, &cfg, false).is_err());
+    assert!(read_sketch(&broken, &src, &cfg).is_err());
 
     std::fs::write(&path, format!("{{\"text\":\"{long}\"}}\n")).unwrap();
-    let err = read_sketch(&sk, &src, &cfg, true)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = read_sketch(&sk, &src, &cfg).err().unwrap().to_string();
     assert!(err.contains("changed after it was sketched"), "{err}");
 }
