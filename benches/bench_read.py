@@ -4,11 +4,14 @@ Peers, on the same real files from ``../shared/data`` (replicated to a few tens 
 - GBK CSV: Python ``csv`` over a GBK-decoded file (polars cannot read GBK itself) vs
   ``csft_data.read`` (→ polars DataFrame).
 - JSON array: ``json.load`` + ``polars.DataFrame`` vs ``csft_data.read``.
-- JSONL: ``polars.read_ndjson`` (UTF-8 only, no line-located errors) vs ``csft_data.read``.
+- JSONL: ``polars.read_ndjson`` (UTF-8 only, no line-located errors) vs ``csft_data.read`` and
+  ``csft_data.read_batches`` (iterated to the end); ``pyarrow.json.read_json`` vs
+  ``csft_data.read_arrow``.
 - normalize (the main job of ``csft-data normalize``): GBK CSV → OpenCC t2s + clean-up → UTF-8
   JSONL, Python ``csv`` + ``opencc`` + ``json`` vs ``csft_data.normalize_file``.
 Prints MB/s, records/s, the ratio and the peak RSS of each measurement (each runs in a fresh
-subprocess so peak memory is its own).
+subprocess so peak memory is its own; best of 3). polars, pyarrow and csft_data are imported
+before the clock starts in every case, so no side pays for an import.
 
 Run: ``python benches/bench_read.py [--copies N]``.
 """
@@ -28,26 +31,34 @@ SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 PEERS = {
     "csv_python": """
-import csv, io, polars as pl
+import csv, io
 with open(PATH, encoding="gbk", newline="") as f:
     rows = list(csv.DictReader(f))
 df = pl.DataFrame(rows)
 N = df.height
 """,
     "json_python": """
-import json, polars as pl
+import json
 with open(PATH, encoding="utf-8") as f:
     data = json.load(f)
 df = pl.DataFrame(data, infer_schema_length=None)
 N = df.height
 """,
     "jsonl_polars": """
-import polars as pl
 N = pl.read_ndjson(PATH, infer_schema_length=None).height
 """,
+    "jsonl_pyarrow": """
+import pyarrow.json
+N = pyarrow.json.read_json(PATH).num_rows
+""",
     "csft_data": """
-import csft_data
 N = csft_data.read(PATH).height
+""",
+    "csft_batches": """
+N = sum(df.height for df in csft_data.read_batches(PATH))
+""",
+    "csft_arrow": """
+N = csft_data.read_arrow(PATH).num_rows
 """,
     # the main job of `csft-data normalize`: GBK CSV -> t2s + clean-up -> UTF-8 JSONL
     "normalize_python": """
@@ -70,6 +81,7 @@ N = csft_data.normalize_file(PATH, PATH + ".out", convert="t2s").written
 def run_one(code: str, path: Path) -> tuple[float, int, float]:
     script = f"""
 import resource, time, json
+import polars as pl, pyarrow, csft_data
 PATH = {str(path)!r}
 t = time.perf_counter()
 {code}
@@ -98,37 +110,45 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=10)
     args = ap.parse_args()
     cases = [
-        ("GBK CSV (Toyhom)", SHARED / "toyhom_cmdd/样例_内科5000-6000.csv", "csv", "csv_python"),
+        (
+            "GBK CSV (Toyhom)",
+            SHARED / "toyhom_cmdd/样例_内科5000-6000.csv",
+            "csv",
+            [("csv_python", "csft_data")],
+        ),
         (
             "JSON array (Huatuo-26M)",
             SHARED / "huatuo26m/huatuo26M_test.json",
             "json",
-            "json_python",
+            [("json_python", "csft_data")],
         ),
         (
             "JSONL (DISC-Med-SFT)",
             SHARED / "disc_med_sft/test_examples.jsonl",
             "jsonl",
-            "jsonl_polars",
+            [
+                ("jsonl_polars", "csft_data"),
+                ("jsonl_polars", "csft_batches"),
+                ("jsonl_pyarrow", "csft_arrow"),
+            ],
         ),
         (
             "normalize GBK CSV to t2s JSONL (Toyhom)",
             SHARED / "toyhom_cmdd/样例_内科5000-6000.csv",
             "csv",
-            "normalize_python",
+            [("normalize_python", "normalize_csft")],
         ),
     ]
     print(f"machine: {resource.getpagesize()}-byte pages; python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as tmp:
-        for title, src, kind, peer in cases:
+        for title, src, kind, pairs in cases:
             copies = args.copies * (20 if kind == "jsonl" else 1)
-            path = Path(tmp) / f"{peer}.{kind}"
+            path = Path(tmp) / f"{pairs[0][0]}.{kind}"
             replicate(src, path, copies, kind)
             mb = path.stat().st_size / 1e6
             print(f"\n{title}: {mb:.1f} MB ({copies} copies)")
-            results = {}
-            ours = "normalize_csft" if peer.startswith("normalize") else "csft_data"
-            for name in (peer, ours):
+            results: dict[str, tuple[float, int, float]] = {}
+            for name in dict.fromkeys(name for pair in pairs for name in pair):
                 best = min((run_one(PEERS[name], path) for _ in range(3)), key=lambda r: r[0])
                 results[name] = best
                 dt, n, rss = best
@@ -136,8 +156,9 @@ def main() -> None:
                     f"  {name:<13} {dt:7.3f} s  {mb / dt:8.1f} MB/s  {n / dt:12,.0f} records/s"
                     f"  peak RSS {rss:7.0f} MB"
                 )
-            ratio = results[peer][0] / results[ours][0]
-            print(f"  {ours} is {ratio:.2f}x the speed of {peer}")
+            for peer, ours in pairs:
+                ratio = results[peer][0] / results[ours][0]
+                print(f"  {ours} is {ratio:.2f}x the speed of {peer}")
             time.sleep(0.1)
 
 

@@ -7,6 +7,7 @@ from typing import Any, Literal, final, overload
 
 __version__: str
 __all__ = [
+    "ArrowStream",
     "ConfigError",
     "CsftDataError",
     "JsonlWriter",
@@ -30,6 +31,7 @@ __all__ = [
     "minhash_signatures",
     "opencc_configs",
     "partition_jsonl",
+    "read_arrow",
     "render_prompt",
     "rouge_l",
     "rouge_tokens",
@@ -66,8 +68,32 @@ class RecordBatch:
     @property
     def indices(self) -> list[int]: ...
     def to_ndjson(self) -> bytes: ...
+    def to_arrow(self) -> ArrowStream: ...
     def to_dicts(self) -> list[dict[str, Any]]: ...
     def rejections(self) -> list[dict[str, Any]]: ...
+
+@final
+class ArrowStream:
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+    @property
+    def num_rows(self) -> int: ...
+    @property
+    def num_batches(self) -> int: ...
+    @property
+    def columns(self) -> list[str]: ...
+    def __len__(self) -> int: ...
+
+def read_arrow(
+    path: str | PathLike[str],
+    *,
+    format: str | None = None,
+    encoding: str = "auto",
+    compression: str = "auto",
+    on_error: Literal["raise", "skip"] = "raise",
+    required: list[str] | None = None,
+    batch_size: int = 2048,
+    delimiter: str | None = None,
+) -> ArrowStream: ...
 
 @final
 class RecordReader:

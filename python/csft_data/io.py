@@ -1,18 +1,21 @@
 """Reading records into polars (or Arrow) through the Rust streaming readers.
 
-The records are parsed in Rust; each batch crosses into Python once, as one NDJSON buffer that
-polars parses natively, so no per-record Python objects are built. Use :func:`read_batches` for
-files larger than memory.
+The records are parsed in Rust and built into Arrow columns there (``_core.read_arrow``,
+``RecordBatch.to_arrow``); polars and pyarrow take those buffers zero-copy through the Arrow
+PyCapsule interface, so no JSON text is parsed twice and no per-record Python object is built.
+Types are inferred over the whole file (:func:`read`) or the batch (:func:`read_batches`):
+values that disagree within a field become text (their JSON), nothing is dropped. Use
+:func:`read_batches` for files larger than memory.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from csft_data._core import RecordBatch, RecordReader
+from csft_data._core import read_arrow as _read_arrow
 
 if TYPE_CHECKING:
     import polars as pl
@@ -27,7 +30,7 @@ def batch_to_polars(batch: RecordBatch) -> pl.DataFrame:
 
     if len(batch) == 0:
         return pl.DataFrame()
-    return pl.read_ndjson(io.BytesIO(batch.to_ndjson()), infer_schema_length=None)
+    return pl.DataFrame(batch.to_arrow())
 
 
 def open_reader(
@@ -75,10 +78,7 @@ def read(path: str | Path, **options: Any) -> pl.DataFrame:
     """
     import polars as pl
 
-    frames = list(read_batches(path, **options))
-    if not frames:
-        return pl.DataFrame()
-    return pl.concat(frames, how="diagonal_relaxed")
+    return pl.DataFrame(_read_arrow(path, **options))
 
 
 def read_arrow(path: str | Path, **options: Any) -> pa.Table:
@@ -87,4 +87,5 @@ def read_arrow(path: str | Path, **options: Any) -> pa.Table:
         import pyarrow as pa
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("read_arrow needs pyarrow: pip install pyarrow") from e
-    return pa.table(read(path, **options))
+    # RecordBatchReader, not pa.table: pa.table probes its argument for pandas (an import)
+    return pa.RecordBatchReader.from_stream(_read_arrow(path, **options)).read_all()

@@ -12,6 +12,7 @@
 //!
 //! Writing lives in `write.rs` (atomic JSONL output and quarantine files).
 
+pub mod arrow;
 pub mod options;
 pub mod partition;
 pub mod write;

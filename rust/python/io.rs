@@ -1,6 +1,6 @@
 //! Python classes over the streaming readers and the atomic writer: `RecordReader` (an iterator
-//! of `RecordBatch`), `RecordBatch` (records stay in Rust; `to_ndjson()` hands them to polars in
-//! one buffer) and `JsonlWriter`. Every call that parses or serializes releases the GIL.
+//! of `RecordBatch`), `RecordBatch` (records stay in Rust; `to_arrow()` hands them to
+//! polars/pyarrow as Arrow, `arrow.rs`) and `JsonlWriter`. Every call that parses or serializes releases the GIL.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -125,7 +125,13 @@ impl PyRecordBatch {
         PyBytes::new(py, &buf)
     }
 
-    /// The records as a list of dicts (for small batches; use `to_ndjson` for volume).
+    /// The records as Arrow (a schema inferred from this batch alone), zero-copy to
+    /// pyarrow/polars through `__arrow_c_stream__`.
+    fn to_arrow(&self, py: Python<'_>) -> PyResult<super::arrow::PyArrowStream> {
+        super::arrow::batch_to_arrow(py, &self.inner.records)
+    }
+
+    /// The records as a list of dicts (for small batches; use `to_arrow` for volume).
     fn to_dicts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
         for r in &self.inner.records {

@@ -4,6 +4,7 @@
 //! [`crate::Error`] to Python exceptions (`errors.rs`). No logic lives here.
 
 mod adapters;
+mod arrow;
 mod decontam;
 mod dedup;
 mod errors;
@@ -22,6 +23,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<io::PyRecordReader>()?;
     m.add_class::<io::PyRecordBatch>()?;
     m.add_class::<io::PyJsonlWriter>()?;
+    m.add_class::<arrow::PyArrowStream>()?;
+    m.add_function(wrap_pyfunction!(arrow::read_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(io::partition_jsonl, m)?)?;
     m.add_class::<normalize::PyNormalizer>()?;
     m.add_function(wrap_pyfunction!(normalize::convert, m)?)?;
