@@ -79,3 +79,18 @@ def test_ctrl_c_stops_token_lengths(corpus: Path, tmp_path: Path, tokenizer_json
     finally:
         signal.signal(signal.SIGINT, previous)
     assert not buckets.exists()
+
+
+def test_bars_say_what_each_stage_counts_with_one_label(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csft_data as cd
+
+    cd.dedup_files([corpus], tmp_path / "kept.jsonl", progress=True)
+    err = capsys.readouterr().err
+    lines = [line for line in err.split("\r") if line.strip()]
+    read = [line for line in lines if line.startswith("dedup read:")]
+    dedup = [line for line in lines if line.startswith("dedup:")]
+    assert read and all("B/s" in line for line in read)  # bytes, scaled
+    assert dedup and all("source/s" in line for line in dedup)  # sources, not bytes
+    assert "dedup: dedup" not in err

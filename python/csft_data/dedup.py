@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from tqdm import tqdm
 
 from csft_data import _core
 from csft_data.normalize import default_quarantine_path
+from csft_data.progress import StageBar
 from csft_data.write import staged_output
 
 #: ``kinds`` codes: shingled normally / shorter than n (exact match only) / empty.
@@ -223,13 +223,8 @@ def dedup_files(
         raise _core.ConfigError(f"output {out} would overwrite an input")
     if on_error == "skip" and quarantine is None and out is not None:
         quarantine = default_quarantine_path(out)
-    bar = tqdm(total=0, unit="B", unit_scale=True, disable=not progress, leave=False)
-
-    def report(stage: str, done: int, total: int) -> None:
-        bar.set_description(f"dedup: {stage}")
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+    bar = StageBar("dedup", enabled=progress)
+    report = bar
 
     start = time.perf_counter()
     options: dict[str, Any] = {

@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from tqdm import tqdm
 
 from csft_data import _core
 from csft_data._core import TokenCounter
 from csft_data.dedup import _source_names
+from csft_data.progress import StageBar
 
 #: The cut-offs reported when none are given (LLaMA-Factory's 1024 of mid-2024, 2048 now).
 DEFAULT_CUTOFFS = (512, 1024, 2048)
@@ -162,13 +162,7 @@ def token_lengths(
     if not cuts or cuts[0] <= 0:
         raise _core.ConfigError(f"cut-offs must be positive token counts, got {list(cutoffs)}")
     counter = _counter(tokenizer)
-    bar = tqdm(total=0, unit="B", unit_scale=True, desc="lengths") if progress else None
-
-    def report(stage: str, done: int, total: int) -> None:
-        if bar is not None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
+    bar = StageBar("lengths") if progress else None
 
     t0 = time.perf_counter()
     try:
@@ -186,7 +180,7 @@ def token_lengths(
             encoding=encoding,
             on_error=on_error,
             batch_size=batch_size,
-            progress=report if bar is not None else None,
+            progress=bar,
             num_threads=num_threads,
         )
     finally:

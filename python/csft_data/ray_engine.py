@@ -157,7 +157,7 @@ def sketch_inputs(
                 sketch_bytes += int(ray.get(ready[0])["bytes"])
                 done += 1
                 if report is not None:
-                    report("sketch", done, len(refs))
+                    report("sketches", done, len(refs))
         except ray.exceptions.RayTaskError as e:
             _raise_cause(e)
         finally:
