@@ -20,6 +20,7 @@ from csft_data._core import (
     render_prompt,
 )
 from csft_data.cmb import extract_choice, score_files
+from csft_data.config_file import load_toml
 from csft_data.decontam import decontaminate
 from csft_data.dedup import MinHashSignatures, band_keys, dedup_files, lsh_params, minhash
 from csft_data.diversifier import diversify
@@ -64,6 +65,7 @@ __all__ = [
     "encode_pairwise",
     "encode_supervised",
     "extract_choice",
+    "load_toml",
     "lsh_params",
     "minhash",
     "normalize_file",

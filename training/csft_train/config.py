@@ -11,18 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
 import csft_data
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 
 #: Written into ``final/`` by training: the chat template (and system prompt) the model was
 #: trained with, which ``csft-data eval --template auto`` then renders with.
@@ -322,12 +315,7 @@ def parse_config(
 def load_config(path: str | Path) -> Config:
     """Reads a TOML config file (see the module comment)."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML: {e}") from e
+    data = csft_data.load_toml(p)
     return parse_config(data, source=str(p), base=p.resolve().parent)
 
 

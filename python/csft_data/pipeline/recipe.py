@@ -8,13 +8,13 @@ Relative paths in a recipe are resolved against the recipe file's folder.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from csft_data._core import ConfigError
 from csft_data.adapters import STYLES
+from csft_data.config_file import load_toml
 from csft_data.pipeline.config import (
     DecontamConfig,
     DedupConfig,
@@ -27,11 +27,6 @@ from csft_data.pipeline.config import (
     _Table,
 )
 from csft_data.pipeline.config import resolve_path as _path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 
 @dataclass(frozen=True)
@@ -100,10 +95,7 @@ class Recipe:
 def load_recipe(path: str | Path, out_dir: str | Path | None = None) -> Recipe:
     """Reads and validates a recipe file; ``out_dir`` overrides ``[output] dir``."""
     file = Path(path)
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{file}: not valid TOML: {e}") from None
+    data = load_toml(file)
     return parse_recipe(data, base=file.resolve().parent, file=str(file), out_dir=out_dir)
 
 
