@@ -1,5 +1,6 @@
 """Parsers of the training module's commands, hooked under ``csft-data train`` and
-``csft-data eval`` by ``csft_data.cli_train``. Importing this module must not import torch."""
+``csft-data eval`` through the entry-point group ``csft_data.commands`` (see
+``csft_data.cli.train``). Importing this module must not import torch."""
 
 from __future__ import annotations
 

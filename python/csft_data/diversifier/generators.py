@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from csft_data._core import ConfigError
-from csft_data.cli_train import INSTALL_HINT
+from csft_data.cli.train import INSTALL_HINT
 from csft_data.write import write_text_atomic
 
 #: Files of a model folder hashed whole for its revision (larger ones: name, size, mtime).

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from csft_data.cli_train import add_model_eval_parsers
+from csft_data.cli.train import add_model_eval_parsers
 from csft_data.cmb import score_files
 from csft_data.rouge import PREDICTION_FIELDS, REFERENCE_FIELDS, rouge_files
 

@@ -1,10 +1,12 @@
-"""Hooks that put the training module's commands (``train ...``, ``eval cmb|mcqa|memorization|
-judge``) under ``csft-data``.
+"""The command registry: commands that other distributions add under ``csft-data``.
 
-The training module is the separate ``csft-train`` distribution in ``training/`` (it brings
-torch/transformers/peft/trl). When it is installed its own parsers are added here; when it is
-not, the commands still show in ``--help`` and running one prints the install command and exits
-with 2. Nothing here imports torch.
+A distribution registers a function ``add(subparsers)`` under the entry-point group
+``csft_data.commands``, named after the command group it fills: ``train`` (``train sft|dpo|
+select-prefs|sweep``) or ``eval`` (the model-driven ``eval cmb|mcqa|memorization|judge``).
+The training module, the separate ``csft-train`` distribution in ``training/`` (it brings
+torch/transformers/peft/trl), registers both. When nothing is registered (or it fails to
+import), the commands still show in ``--help`` and running one prints the install command and
+exits with 2. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from typing import Any
 
 EXIT_ERROR = 2
+#: The entry-point group of the registered command groups.
+COMMANDS_GROUP = "csft_data.commands"
 INSTALL_HINT = "python -m pip install ./training  (from the csft-data source tree)"
 
 #: Commands that need a model, by group, with their one-line help (shown when not installed).
@@ -51,23 +56,35 @@ def _add_stubs(sub: Any, group: str, commands: dict[str, str], error: ImportErro
         p.set_defaults(func=_missing(group, name, error))
 
 
+def registered(group: str) -> Callable[[Any], None]:
+    """The function registered for the command group ``group``; ``ImportError`` when none is
+    (or it cannot be imported). Several registrations: the first by distribution name."""
+    found = sorted(
+        entry_points(group=COMMANDS_GROUP, name=group),
+        key=lambda ep: (ep.dist.name if ep.dist is not None else "", ep.value),
+    )
+    if not found:
+        raise ImportError(f"nothing registers `{group}` commands under {COMMANDS_GROUP!r}")
+    add: Callable[[Any], None] = found[0].load()
+    return add
+
+
+def _add_group(sub: Any, group: str, stubs: dict[str, str]) -> None:
+    try:
+        add = registered(group)
+    except ImportError as e:
+        _add_stubs(sub, group, stubs, e)
+    else:
+        add(sub)
+
+
 def add_train_parser(sub: Any) -> None:
     """Adds ``train`` and its subcommands to the top-level subparsers ``sub``."""
     p = sub.add_parser("train", help="fine-tune models: SFT, DPO, preference selection, sweeps")
     tr = p.add_subparsers(dest="train_command", required=True, metavar="TRAIN")
-    try:
-        from csft_train.cli import add_train_parsers
-    except ImportError as e:
-        _add_stubs(tr, "train", TRAIN_COMMANDS, e)
-    else:
-        add_train_parsers(tr)
+    _add_group(tr, "train", TRAIN_COMMANDS)
 
 
 def add_model_eval_parsers(ev: Any) -> None:
     """Adds the model-driven ``eval`` subcommands to the ``eval`` subparsers ``ev``."""
-    try:
-        from csft_train.cli import add_eval_parsers
-    except ImportError as e:
-        _add_stubs(ev, "eval", MODEL_EVAL_COMMANDS, e)
-    else:
-        add_eval_parsers(ev)
+    _add_group(ev, "eval", MODEL_EVAL_COMMANDS)

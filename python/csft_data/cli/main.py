@@ -21,11 +21,11 @@ from csft_data import __version__
 from csft_data._core import ConfigError, CsftDataError, convert, opencc_configs
 from csft_data.adapters import adapter_names, adapters
 from csft_data.adapters import convert as adapt
-from csft_data.cli_build import add_build_parser
-from csft_data.cli_decontam import add_decontaminate_parser, cmd_decontaminate, decontaminate_io
-from csft_data.cli_diversify import add_diversify_parser, cmd_diversify, diversify_io
-from csft_data.cli_eval import add_eval_parser, cmd_rouge, cmd_score
-from csft_data.cli_train import add_train_parser
+from csft_data.cli.build import add_build_parser
+from csft_data.cli.decontam import add_decontaminate_parser, cmd_decontaminate, decontaminate_io
+from csft_data.cli.diversify import add_diversify_parser, cmd_diversify, diversify_io
+from csft_data.cli.eval import add_eval_parser, cmd_rouge, cmd_score
+from csft_data.cli.train import add_train_parser
 from csft_data.dedup import dedup_files
 from csft_data.demo import run_demo
 from csft_data.lengths import DEFAULT_CUTOFFS, summaries, template_names, token_lengths
