@@ -1,6 +1,6 @@
 """The ``csft-data`` command line (``csft-data = csft_data.cli:main``).
 
-Layout: ``main`` (the program, exit codes, the commands without a module of their own and the
+Layout: ``app`` (the program, exit codes, the commands without a module of their own and the
 files each command writes), ``build``, ``decontam``, ``diversify``, ``eval`` (one module per
 command group), ``train`` (the commands other distributions register under the entry-point
 group ``csft_data.commands``, e.g. csft-train's ``train`` and model ``eval`` commands).
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``csft-data`` with ``argv`` (default: the process's); returns the exit code."""
-    from csft_data.cli.main import main as run
+    from csft_data.cli.app import main as run
 
     return run(argv)
 
