@@ -10,6 +10,7 @@ pub mod io;
 pub mod lengths;
 pub mod normalize;
 pub mod opencc;
+pub mod pretrain;
 pub mod record;
 pub mod rouge;
 pub mod sys;

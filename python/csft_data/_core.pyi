@@ -30,14 +30,20 @@ __all__ = [
     "lsh_params",
     "minhash_signatures",
     "opencc_configs",
+    "pack_documents",
     "partition_jsonl",
+    "quality_labels",
+    "quality_reasons",
     "read_arrow",
+    "render_documents",
     "render_prompt",
     "rouge_l",
     "rouge_tokens",
     "template_names",
     "template_tokens",
+    "text_documents",
     "token_lengths",
+    "tokenize_documents",
 ]
 
 class CsftDataError(Exception):
@@ -270,11 +276,69 @@ class TokenCounter:
     def path(self) -> str: ...
     @property
     def fast(self) -> bool: ...
+    @property
+    def eos_token(self) -> str | None: ...
     def token_id(self, token: str) -> int | None: ...
     def count(self, texts: list[str]) -> bytes: ...
     def encode(self, texts: list[str]) -> list[list[int]]: ...
 
 def template_names() -> list[str]: ...
+def text_documents(
+    files: Sequence[PathLike[str] | str],
+    split: str,
+    output: PathLike[str] | str,
+    *,
+    quarantine: PathLike[str] | str | None = None,
+    on_error: str = "raise",
+) -> dict[str, int]: ...
+def render_documents(
+    input: PathLike[str] | str,
+    output: PathLike[str] | str,
+    *,
+    text_field: str | None = None,
+    style: str = "plain",
+    quarantine: PathLike[str] | str | None = None,
+    format: str | None = None,
+    encoding: str = "auto",
+    on_error: str = "raise",
+    origin: str | None = None,
+) -> dict[str, int]: ...
+def quality_labels(
+    input: PathLike[str] | str,
+    *,
+    field: str = "text",
+    min_chars: int = 20,
+    max_chars: int = 1000000,
+    min_cjk_share: float = 0.0,
+    max_repeated_lines: float = 0.3,
+    max_repeated_line_chars: float = 0.2,
+    ngram: int = 10,
+    max_repeated_ngram_chars: float = 0.6,
+    max_boilerplate_lines: float = 0.5,
+    boilerplate: Sequence[str] | None = None,
+    on_error: str = "raise",
+) -> bytes: ...
+def quality_reasons() -> list[tuple[int, str]]: ...
+def tokenize_documents(
+    inputs: Sequence[PathLike[str] | str],
+    tokenizer: TokenCounter,
+    store: PathLike[str] | str,
+    *,
+    field: str = "text",
+    progress: Callable[[str, int, int], None] | None = None,
+    num_threads: int | None = None,
+) -> bytes: ...
+def pack_documents(
+    store: PathLike[str] | str,
+    counts: bytes,
+    order: bytes,
+    output_dir: PathLike[str] | str,
+    *,
+    seq_len: int,
+    eos_id: int,
+    pad_id: int,
+    sequences_per_shard: int,
+) -> dict[str, Any]: ...
 def template_tokens(name: str) -> dict[str, Any]: ...
 def token_lengths(
     inputs: list[tuple[PathLike[str] | str, str]],

@@ -27,7 +27,7 @@ use crate::lengths::{
 /// A Hugging Face `tokenizer.json`, loaded once.
 #[pyclass(name = "TokenCounter", module = "csft_data._core", frozen)]
 pub struct PyTokenCounter {
-    inner: Arc<TokenCounter>,
+    pub(crate) inner: Arc<TokenCounter>,
 }
 
 #[pymethods]
@@ -52,6 +52,13 @@ impl PyTokenCounter {
     #[getter]
     fn path(&self) -> String {
         self.inner.path().to_string_lossy().into_owned()
+    }
+
+    /// The EOS token the tokenizer's folder configures (`tokenizer_config.json`,
+    /// `generation_config.json`, ...), or None.
+    #[getter]
+    fn eos_token(&self) -> Option<String> {
+        self.inner.special().and_then(|s| s.eos.clone())
     }
 
     /// The id of a token, or None.
@@ -231,7 +238,7 @@ pub fn token_lengths<'py>(
     value_to_py(py, &value)
 }
 
-fn le_bytes<'py, T: Copy, const N: usize>(
+pub(crate) fn le_bytes<'py, T: Copy, const N: usize>(
     py: Python<'py>,
     values: &[T],
     to: impl Fn(T) -> [u8; N],

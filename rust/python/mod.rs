@@ -11,6 +11,7 @@ mod errors;
 mod io;
 mod lengths;
 mod normalize;
+mod pretrain;
 mod progress;
 mod rouge;
 
@@ -44,6 +45,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lengths::encode_pairwise, m)?)?;
     m.add_function(wrap_pyfunction!(adapters::adapters, m)?)?;
     m.add_function(wrap_pyfunction!(adapters::adapt, m)?)?;
+    m.add_function(wrap_pyfunction!(pretrain::text_documents, m)?)?;
+    m.add_function(wrap_pyfunction!(pretrain::render_documents, m)?)?;
+    m.add_function(wrap_pyfunction!(pretrain::quality_labels, m)?)?;
+    m.add_function(wrap_pyfunction!(pretrain::quality_reasons, m)?)?;
+    m.add_function(wrap_pyfunction!(pretrain::tokenize_documents, m)?)?;
+    m.add_function(wrap_pyfunction!(pretrain::pack_documents, m)?)?;
     m.add_function(wrap_pyfunction!(rouge::rouge_l, m)?)?;
     m.add_function(wrap_pyfunction!(rouge::rouge_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(rouge::render_prompt, m)?)?;

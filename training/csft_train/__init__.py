@@ -2,7 +2,8 @@
 
 It needs torch and transformers (and peft for LoRA); they are imported only when a command runs,
 so ``csft-data --help`` stays fast. Data preparation lives in ``csft_data``; this package only
-turns prepared Alpaca splits into trained models and scores models on benchmarks.
+turns prepared Alpaca splits (and packed pre-training token shards) into trained models and
+scores models on benchmarks.
 """
 
 __version__ = "0.1.0"

@@ -1,7 +1,7 @@
 """TOML configs of the training commands, read into dataclasses.
 
-One file drives ``csft-data train sft``, ``dpo`` and ``sweep``: sections ``[model]``, ``[data]``,
-``[train]``, optional ``[lora]``, ``[merge]``, ``[dpo]`` and ``[sweep]`` (see
+One file drives ``csft-data train pt``, ``sft``, ``dpo`` and ``sweep``: sections ``[model]``,
+``[data]``, ``[train]``, optional ``[lora]``, ``[merge]``, ``[dpo]`` and ``[sweep]`` (see
 ``training/README.md`` for every key). Unknown keys and values of the wrong type are errors that
 name the section and key; relative paths are resolved against the config file's folder. Nothing
 here imports torch.
@@ -54,7 +54,8 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    #: Alpaca (or messages-style) files: JSONL/JSON/Parquet/CSV, any the csft_data readers know.
+    #: Alpaca (or messages-style) files: JSONL/JSON/Parquet/CSV, any the csft_data readers know;
+    #: for ``train pt``, pretrain output folders (``manifest.json`` and token shards).
     train: list[str] = field(default_factory=list)
     cutoff_len: int = 1024
     #: Train only the last turn of multi-turn records (LLaMA-Factory ``mask_history``).

@@ -1,10 +1,11 @@
-"""The training loop shared by SFT and DPO: device and precision, model loading, optimizer and
-cosine schedule, gradient accumulation, checkpoints with exact resume, progress and metrics.
+"""The training loop shared by SFT, DPO and continued pre-training: device and precision, model
+loading, optimizer and cosine schedule, gradient accumulation, checkpoints with exact resume,
+progress and metrics.
 
-* Loss normalisation: each micro-batch's loss is a *sum* (token NLL for SFT, pair losses for DPO)
-  divided by the normaliser of the whole optimizer step (trained tokens, or pairs, over all its
-  accumulated micro-batches), so the step's gradient is that of the per-token (per-pair) mean over
-  the accumulated batch, whatever the padding and micro-batch sizes.
+* Loss normalisation: each micro-batch's loss is a *sum* (token NLL for SFT and pre-training,
+  pair losses for DPO) divided by the normaliser of the whole optimizer step (trained tokens, or
+  pairs, over all its accumulated micro-batches), so the step's gradient is that of the per-token
+  (per-pair) mean over the accumulated batch, whatever the padding and micro-batch sizes.
 * Precision (:class:`Precision`): ``[model] dtype = "auto"`` is fp32 on CPU and mixed bf16 on
   CUDA, as LLaMA-Factory trains with ``bf16: true``: trainable parameters (and so gradients and
   AdamW state) in fp32, frozen weights (a LoRA base, a DPO reference) in bf16, the forward under

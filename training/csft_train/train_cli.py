@@ -1,4 +1,4 @@
-"""``csft-data train sft|dpo|select-prefs|sweep``: parsers and entry points.
+"""``csft-data train pt|sft|dpo|select-prefs|sweep``: parsers and entry points.
 
 Importing this module does not import torch; each command imports what it needs when it runs.
 Exit codes: 0 done, 2 error (bad config, missing file, missing dependency).
@@ -63,6 +63,20 @@ def _torchrun(args: argparse.Namespace) -> int | None:
 
     rc = relaunch(args.argv, args.nproc)
     return None if rc is None else (EXIT_OK if rc == 0 else EXIT_ERROR)
+
+
+def _pt(args: argparse.Namespace) -> int:
+    from csft_train import require_torch
+
+    require_torch()
+    launched = _torchrun(args)
+    if launched is not None:
+        return launched
+    from csft_train.pt import train_pt
+
+    summary = train_pt(_load(args))
+    print(json.dumps(summary.get("final", {})))
+    return EXIT_OK
 
 
 def _sft(args: argparse.Namespace) -> int:
@@ -173,6 +187,12 @@ def _nproc(p: argparse.ArgumentParser) -> None:
 
 def add_train_parsers(tr: Any) -> None:
     """Adds the ``train`` subcommands to the subparsers ``tr``."""
+    p = tr.add_parser(
+        "pt", help="continued pre-training (causal LM) on packed token shards from a TOML config"
+    )
+    _common(p)
+    _nproc(p)
+    p.set_defaults(func=_guard(_pt))
     p = tr.add_parser("sft", help="supervised fine-tuning (full or LoRA) from a TOML config")
     _common(p)
     _nproc(p)

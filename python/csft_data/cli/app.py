@@ -25,6 +25,7 @@ from csft_data.cli.build import add_build_parser
 from csft_data.cli.decontam import add_decontaminate_parser, cmd_decontaminate, decontaminate_io
 from csft_data.cli.diversify import add_diversify_parser, cmd_diversify, diversify_io
 from csft_data.cli.eval import add_eval_parser, cmd_rouge, cmd_score
+from csft_data.cli.pretrain import add_pretrain_parser
 from csft_data.cli.train import add_train_parser
 from csft_data.dedup import dedup_files
 from csft_data.demo import run_demo
@@ -566,6 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the built-in configs")
     p.set_defaults(func=cmd_convert)
     add_build_parser(sub)
+    add_pretrain_parser(sub)
     add_decontaminate_parser(sub)
     add_diversify_parser(sub)
     add_eval_parser(sub)

@@ -23,6 +23,13 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     if (args.recipe is None) == (not args.demo):
         raise ConfigError("give a recipe file, or --demo for the embedded demo recipe")
+    if args.recipe is not None:
+        from csft_data.pretrain import is_pretrain_recipe
+
+        if is_pretrain_recipe(args.recipe):  # kind = "pretrain": token shards, not splits
+            from csft_data.cli.pretrain import cmd_pretrain
+
+            return cmd_pretrain(args)
     if args.demo:
         from csft_data.demo import DEMO_DIR
 

@@ -1,7 +1,7 @@
 """The command registry: commands that other distributions add under ``csft-data``.
 
 A distribution registers a function ``add(subparsers)`` under the entry-point group
-``csft_data.commands``, named after the command group it fills: ``train`` (``train sft|dpo|
+``csft_data.commands``, named after the command group it fills: ``train`` (``train pt|sft|dpo|
 select-prefs|sweep``) or ``eval`` (the model-driven ``eval cmb|mcqa|memorization|judge``).
 The training module, the separate ``csft-train`` distribution in ``training/`` (it brings
 torch/transformers/peft/trl), registers both. When nothing is registered (or it fails to
@@ -24,6 +24,7 @@ INSTALL_HINT = "python -m pip install ./training  (from the csft-data source tre
 
 #: Commands that need a model, by group, with their one-line help (shown when not installed).
 TRAIN_COMMANDS = {
+    "pt": "continued pre-training (causal LM) on packed token shards from a TOML config",
     "sft": "supervised fine-tuning (full or LoRA) from a TOML config",
     "dpo": "DPO on chosen/rejected pairs from a TOML config",
     "select-prefs": "select preference pairs by the strength of an ensemble of reward models",
@@ -80,7 +81,9 @@ def _add_group(sub: Any, group: str, stubs: dict[str, str]) -> None:
 
 def add_train_parser(sub: Any) -> None:
     """Adds ``train`` and its subcommands to the top-level subparsers ``sub``."""
-    p = sub.add_parser("train", help="fine-tune models: SFT, DPO, preference selection, sweeps")
+    p = sub.add_parser(
+        "train", help="train models: continued pre-training, SFT, DPO, preference selection, sweeps"
+    )
     tr = p.add_subparsers(dest="train_command", required=True, metavar="TRAIN")
     _add_group(tr, "train", TRAIN_COMMANDS)
 

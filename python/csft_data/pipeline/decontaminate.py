@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csft_data.adapters import adapters, convert
 from csft_data.decontam import decontaminate
@@ -22,8 +22,13 @@ from csft_data.pipeline.cache import (
 )
 from csft_data.pipeline.recipe import Recipe
 
+if TYPE_CHECKING:
+    from csft_data.pretrain.recipe import PretrainRecipe
 
-def decontaminate_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResult:
+
+def decontaminate_stage(
+    cache: StageCache, recipe: Recipe | PretrainRecipe, up: StageResult
+) -> StageResult:
     """Removes training records that contain an evaluation item (char n-gram overlap on the
     normalized question); ``hits.jsonl`` names the evaluation file and item of each."""
     names = [s.name for s in recipe.sources]

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csft_data.dedup import dedup_files
 from csft_data.pipeline.cache import StageCache, StageResult, pass_through, split_by_source
 from csft_data.pipeline.recipe import Recipe
 
+if TYPE_CHECKING:
+    from csft_data.pretrain.recipe import PretrainRecipe
 
-def dedup_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResult:
+
+def dedup_stage(cache: StageCache, recipe: Recipe | PretrainRecipe, up: StageResult) -> StageResult:
     """Exact + MinHash-LSH near-duplicate removal per source, then across sources (SF-Med);
     ``clusters.jsonl`` lists every duplicate with the record it duplicates."""
     cfg = recipe.dedup

@@ -8,16 +8,25 @@ ones (kept as evidence); duplicates are the next stage's.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csft_data import ray_engine
 from csft_data.normalize import normalize_file
 from csft_data.pipeline.cache import StageCache, StageResult
 from csft_data.pipeline.recipe import Recipe
 
+if TYPE_CHECKING:
+    from csft_data.pretrain.recipe import PretrainRecipe
 
-def normalize_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageResult:
-    """Script conversion (e.g. t2s) and text clean-up of every field, per source."""
+
+def normalize_stage(
+    cache: StageCache,
+    recipe: Recipe | PretrainRecipe,
+    up: StageResult,
+    fields: tuple[str, ...] | None = None,
+) -> StageResult:
+    """Script conversion (e.g. t2s) and text clean-up of every field (or of ``fields``, which
+    every record must have), per source."""
     cfg = recipe.normalize
 
     def work(d: Path) -> dict[str, Any]:
@@ -28,13 +37,12 @@ def normalize_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> Stage
             "newlines": cfg.newlines,
             "control": cfg.control,
             "whitespace": cfg.whitespace,
+            "fields": list(fields) if fields else None,
         }
+        names = [s.name for s in recipe.sources]
         calls = [
-            (
-                (up.file(s.name), d / f"{s.name}.jsonl"),
-                {**options, "quarantine": d / f"{s.name}.rejected.jsonl"},
-            )
-            for s in recipe.sources
+            ((up.file(n), d / f"{n}.jsonl"), {**options, "quarantine": d / f"{n}.rejected.jsonl"})
+            for n in names
         ]
         engine = recipe.engine
         summaries = ray_engine.run_each(
@@ -45,8 +53,8 @@ def normalize_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> Stage
             cpus_per_task=engine.cpus_per_task,
         )
         sources = {}
-        for s, summary in zip(recipe.sources, summaries, strict=True):
-            sources[s.name] = {
+        for n, summary in zip(names, summaries, strict=True):
+            sources[n] = {
                 "in": summary.records_in,
                 "out": summary.written,
                 "removed": {"rejected: unreadable record": summary.rejected}
@@ -55,4 +63,7 @@ def normalize_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> Stage
             }
         return {"sources": sources}
 
-    return cache.run("normalize", {"up": up.fingerprint, "config": cfg.to_json()}, work, up)
+    key: dict[str, Any] = {"up": up.fingerprint, "config": cfg.to_json()}
+    if fields:  # SFT recipes keep their fingerprints
+        key["fields"] = list(fields)
+    return cache.run("normalize", key, work, up)

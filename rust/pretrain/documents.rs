@@ -1,0 +1,395 @@
+//! Raw documents for the pretraining corpus, written as JSON Lines `{"text", "origin"}`:
+//!
+//! - [`text_documents`]: plain-text files split by a [`SplitRule`] (the whole file, blocks
+//!   separated by blank lines, single lines, or blocks separated by a separator line). Text is
+//!   UTF-8 (a BOM is dropped) or, failing that, GB18030 when it decodes cleanly; `\r\n` becomes
+//!   `\n`; each document is trimmed and empty ones are not documents. `origin` is `file:line`
+//!   of the document's first line.
+//! - [`render_documents`]: a text field of records (JSONL, Parquet, CSV …), or SFT records (Alpaca or messages style, as `adapt` writes them) as
+//!   text: dialogues as `患者：…\n医生：…` turns, QA as `问：…\n答：…`, exam questions as the
+//!   question (with its options) and `答案：…`. A record that is no conversation is rejected
+//!   with its field and reason, never dropped silently.
+//!
+//! Reads and writes files; no filtering (see `quality`) and no tokenization (see `pack`).
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde_json::{json, Value};
+
+use crate::error::{DataError, DataErrorKind, Error, Result};
+use crate::io::write::JsonlWriter;
+use crate::io::{OnError, ReaderOptions, RecordReader};
+use crate::lengths::template::{conversation, Unrenderable};
+
+/// How a text file is cut into documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SplitRule {
+    /// The whole file is one document.
+    File,
+    /// Blocks of lines separated by one or more blank (whitespace-only) lines.
+    BlankLine,
+    /// Every non-blank line is a document.
+    Line,
+    /// Blocks separated by lines equal (after trimming) to this text.
+    Separator(String),
+}
+
+impl FromStr for SplitRule {
+    type Err = Error;
+
+    /// `file`, `blank-line`, `line`, or `separator:TEXT`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "file" => Ok(Self::File),
+            "blank-line" => Ok(Self::BlankLine),
+            "line" => Ok(Self::Line),
+            _ => match s.strip_prefix("separator:") {
+                Some(sep) if !sep.trim().is_empty() => Ok(Self::Separator(sep.trim().to_string())),
+                _ => Err(Error::config(format!(
+                    "split: expected file, blank-line, line or separator:TEXT, got {s:?}"
+                ))),
+            },
+        }
+    }
+}
+
+/// How SFT records are rendered as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenderStyle {
+    /// `患者：…\n医生：…` per turn.
+    Dialogue,
+    /// `问：…\n答：…` per turn.
+    Qa,
+    /// The question (with its options), then `答案：…`.
+    Mcqa,
+    /// User text and answer, one after the other.
+    Plain,
+}
+
+impl FromStr for RenderStyle {
+    type Err = Error;
+
+    /// An adapter style (`dialogue`, `qa`, `mcqa`); any other style renders plain.
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "dialogue" => Self::Dialogue,
+            "qa" => Self::Qa,
+            "mcqa" => Self::Mcqa,
+            _ => Self::Plain,
+        })
+    }
+}
+
+/// What one call wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocumentStats {
+    pub files: u64,
+    pub documents: u64,
+    /// Input records (render) or files (text) that could not be used; in the quarantine.
+    pub rejected: u64,
+    pub chars: u64,
+}
+
+/// Cuts `files` (in the given order) into documents by `rule` and writes them to `output`.
+/// A file that is neither UTF-8 nor GB18030 is an error naming it, or with
+/// [`OnError::Skip`] one quarantine entry (`{"file", "error"}`) in `quarantine`.
+pub fn text_documents(
+    files: &[PathBuf],
+    rule: &SplitRule,
+    output: &Path,
+    quarantine: Option<&Path>,
+    on_error: OnError,
+) -> Result<DocumentStats> {
+    let mut out = JsonlWriter::create(output)?;
+    let mut bad = quarantine.map(JsonlWriter::create).transpose()?;
+    let mut stats = DocumentStats::default();
+    for path in files {
+        stats.files += 1;
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let text = match decode(&bytes) {
+            Some(t) => t,
+            None => {
+                let e = DataError::new(
+                    path,
+                    DataErrorKind::Decode,
+                    "neither UTF-8 nor GB18030 text",
+                );
+                match (on_error, bad.as_mut()) {
+                    (OnError::Skip, Some(q)) => {
+                        q.write_values(&[json!({"file": path.display().to_string(),
+                            "error": e.to_string(), "kind": "decode"})])?;
+                        stats.rejected += 1;
+                        continue;
+                    }
+                    _ => return Err(e.into()),
+                }
+            }
+        };
+        let name = path.display().to_string();
+        let docs: Vec<Value> = split_text(&text, rule)
+            .into_iter()
+            .map(|(line, doc)| {
+                stats.chars += doc.chars().count() as u64;
+                json!({"text": doc, "origin": format!("{name}:{line}")})
+            })
+            .collect();
+        stats.documents += docs.len() as u64;
+        out.write_values(&docs)?;
+    }
+    out.commit()?;
+    if let Some(q) = bad {
+        q.commit()?;
+    }
+    Ok(stats)
+}
+
+/// UTF-8 (BOM dropped), else GB18030 when it decodes without replacement.
+fn decode(bytes: &[u8]) -> Option<String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return Some(s.to_string());
+    }
+    let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(bytes);
+    (!had_errors).then(|| text.into_owned())
+}
+
+/// The documents of a text as (1-based first line, trimmed text), empty ones left out.
+pub fn split_text(text: &str, rule: &SplitRule) -> Vec<(u64, String)> {
+    let mut docs = Vec::new();
+    let mut block: Vec<&str> = Vec::new();
+    let mut first = 0u64;
+    let flush = |block: &mut Vec<&str>, first: u64, docs: &mut Vec<(u64, String)>| {
+        let doc = block.join("\n");
+        let trimmed = doc.trim();
+        if !trimmed.is_empty() {
+            // the first line that holds text
+            let lead = doc[..doc.len() - doc.trim_start().len()]
+                .matches('\n')
+                .count() as u64;
+            docs.push((first + lead, trimmed.to_string()));
+        }
+        block.clear();
+    };
+    for (i, raw) in text.split('\n').enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let no = i as u64 + 1;
+        let boundary = match rule {
+            SplitRule::File => false,
+            SplitRule::Line => {
+                flush(&mut block, first, &mut docs);
+                block.push(line);
+                first = no;
+                flush(&mut block, first, &mut docs);
+                continue;
+            }
+            SplitRule::BlankLine => line.trim().is_empty(),
+            SplitRule::Separator(sep) => line.trim() == sep,
+        };
+        if boundary {
+            flush(&mut block, first, &mut docs);
+            continue;
+        }
+        if block.is_empty() {
+            first = no;
+        }
+        block.push(line);
+    }
+    flush(&mut block, first, &mut docs);
+    docs
+}
+
+/// Where a document's text comes from in a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextSource {
+    /// A string field, as it is.
+    Field(String),
+    /// The record as a conversation (Alpaca or messages style), rendered in a style.
+    Conversation(RenderStyle),
+}
+
+/// The records of `input` (any format the readers take) as text documents in `output`
+/// (`origin`: `file:line` or `file#record`). A record without a usable text (a missing or
+/// non-string field, no conversation) goes to `quarantine` with its field and reason under
+/// [`OnError::Skip`], else stops the run with a located error. `origin` names the input in
+/// `origin` instead of its path (e.g. a source whose file is an intermediate one).
+pub fn render_documents(
+    input: &Path,
+    source: &TextSource,
+    output: &Path,
+    quarantine: Option<&Path>,
+    reader: &ReaderOptions,
+    origin: Option<&str>,
+) -> Result<DocumentStats> {
+    let mut rd = RecordReader::open(input, reader.clone())?;
+    let mut out = JsonlWriter::create(output)?;
+    let mut bad = quarantine.map(JsonlWriter::create).transpose()?;
+    let mut stats = DocumentStats {
+        files: 1,
+        ..DocumentStats::default()
+    };
+    let name = origin.map_or_else(|| input.display().to_string(), str::to_string);
+    while let Some(batch) = rd.next_batch()? {
+        if let Some(q) = bad.as_mut() {
+            q.write_rejections(&batch.rejections)?;
+        }
+        stats.rejected += batch.rejections.len() as u64;
+        let mut docs = Vec::with_capacity(batch.records.len());
+        for (record, origin) in batch.records.iter().zip(&batch.origins) {
+            let text = match record_text(record, source) {
+                Ok(t) => t,
+                Err(u) => {
+                    let mut e = DataError::new(input, u.kind, u.reason)
+                        .at_record(origin.index)
+                        .in_field(u.field);
+                    if let Some(line) = origin.line {
+                        e = e.at_line(line);
+                    }
+                    match (reader.on_error, bad.as_mut()) {
+                        (OnError::Skip, Some(q)) => {
+                            let raw = serde_json::to_string(record).unwrap_or_default();
+                            q.write_rejections(&[crate::Rejection {
+                                error: e,
+                                raw,
+                                raw_bytes: None,
+                            }])?;
+                            stats.rejected += 1;
+                            continue;
+                        }
+                        _ => return Err(e.into()),
+                    }
+                }
+            };
+            stats.chars += text.chars().count() as u64;
+            let at = match origin.line {
+                Some(l) => format!("{name}:{l}"),
+                None => format!("{name}#{}", origin.index),
+            };
+            docs.push(json!({"text": text, "origin": at}));
+        }
+        stats.documents += docs.len() as u64;
+        out.write_values(&docs)?;
+    }
+    out.commit()?;
+    if let Some(q) = bad {
+        q.commit()?;
+    }
+    Ok(stats)
+}
+
+fn record_text(record: &crate::Record, source: &TextSource) -> Result<String, Unrenderable> {
+    match source {
+        TextSource::Conversation(style) => {
+            let c = conversation(record)?;
+            Ok(render(c.system.as_deref(), &c.messages, *style))
+        }
+        TextSource::Field(f) => match record.get(f) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            None | Some(Value::Null) => Err(Unrenderable {
+                field: f.clone(),
+                kind: DataErrorKind::MissingField,
+                reason: "missing text field".into(),
+            }),
+            Some(_) => Err(Unrenderable {
+                field: f.clone(),
+                kind: DataErrorKind::FieldType,
+                reason: "expected a string".into(),
+            }),
+        },
+    }
+}
+
+/// One conversation as text: the system prompt (if any), then each user/assistant turn.
+pub fn render(system: Option<&str>, messages: &[String], style: RenderStyle) -> String {
+    let (user, assistant) = match style {
+        RenderStyle::Dialogue => ("患者：", "医生："),
+        RenderStyle::Qa => ("问：", "答："),
+        RenderStyle::Mcqa => ("", "答案："),
+        RenderStyle::Plain => ("", ""),
+    };
+    let mut parts: Vec<String> = Vec::with_capacity(messages.len() + 1);
+    if let Some(s) = system.filter(|s| !s.trim().is_empty()) {
+        parts.push(s.trim().to_string());
+    }
+    for (i, m) in messages.iter().enumerate() {
+        let m = m.trim();
+        if m.is_empty() {
+            continue;
+        }
+        let label = if i % 2 == 0 { user } else { assistant };
+        parts.push(format!("{label}{m}"));
+    }
+    parts.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_rules_cut_where_they_say_and_name_the_first_line() {
+        let text = "\u{feff}a\r\nb\n\n  \nc\n===\nd\n";
+        let t = text.trim_start_matches('\u{feff}');
+        assert_eq!(
+            split_text(t, &SplitRule::File),
+            vec![(1, "a\nb\n\n  \nc\n===\nd".to_string())]
+        );
+        assert_eq!(
+            split_text(t, &SplitRule::BlankLine),
+            vec![(1, "a\nb".into()), (5, "c\n===\nd".into())]
+        );
+        assert_eq!(
+            split_text(t, &SplitRule::Line),
+            vec![
+                (1, "a".into()),
+                (2, "b".into()),
+                (5, "c".into()),
+                (6, "===".into()),
+                (7, "d".into())
+            ]
+        );
+        assert_eq!(
+            split_text(t, &"separator:===".parse().unwrap()),
+            vec![(1, "a\nb\n\n  \nc".into()), (7, "d".into())]
+        );
+        assert_eq!(
+            split_text("\n\n  x\n", &SplitRule::File),
+            vec![(3, "x".into())]
+        );
+        assert!("separator:".parse::<SplitRule>().is_err());
+        assert!("para".parse::<SplitRule>().is_err());
+    }
+
+    #[test]
+    fn gb18030_files_decode_and_other_bytes_do_not() {
+        let (gbk, _, _) = encoding_rs::GB18030.encode("头痛怎么办");
+        assert_eq!(decode(&gbk).as_deref(), Some("头痛怎么办"));
+        assert_eq!(decode("头痛".as_bytes()).as_deref(), Some("头痛"));
+        assert_eq!(decode(b"\xff\xff\xff"), None);
+    }
+
+    #[test]
+    fn conversations_render_with_role_labels() {
+        let m = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            render(
+                None,
+                &m(&["头痛", "多休息", "还疼", "就医"]),
+                RenderStyle::Dialogue
+            ),
+            "患者：头痛\n医生：多休息\n患者：还疼\n医生：就医"
+        );
+        assert_eq!(
+            render(
+                Some("你是医生"),
+                &m(&["问题\nA. x\nB. y", "A"]),
+                RenderStyle::Mcqa
+            ),
+            "你是医生\n问题\nA. x\nB. y\n答案：A"
+        );
+        assert_eq!(
+            render(None, &m(&["q", "a"]), RenderStyle::Qa),
+            "问：q\n答：a"
+        );
+    }
+}
