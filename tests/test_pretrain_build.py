@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -166,7 +167,9 @@ def test_rerun_is_byte_identical_and_served_from_the_cache(
     assert not any(s.cached for s in again.stages)
     names = sorted(p.name for p in first.glob("shard-*"))
     assert names == sorted(p.name for p in again.out_dir.glob("shard-*")) and names
-    for n in [*names, "manifest.json"]:
+    plots = sorted(p.relative_to(first).as_posix() for p in (first / "plots").glob("*.png"))
+    assert plots == ["plots/categories.png", "plots/lengths.png", "plots/removed.png"]
+    for n in [*names, "manifest.json", "report.html", *plots]:
         assert (first / n).read_bytes() == (again.out_dir / n).read_bytes(), n
     cached = build_pretrain(recipe, tmp_path / "again")
     assert all(s.cached for s in cached.stages)
@@ -311,3 +314,33 @@ def test_train_pt_runs_on_the_built_shards(
     assert main(["train", "pt", str(config)]) == 0
     summary = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
     assert summary["seq_len"] == 128 and summary["sequences"] == result.manifest["sequences"]
+
+
+def test_out_of_core_dedup_gives_the_same_shards(
+    built: tuple[Path, PretrainResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[engine] memory_limit`` sends the dedup out of core; the shards do not change."""
+    import csft_data.pipeline.dedup as stage
+
+    runs: list[dict[str, Any]] = []
+
+    def spy(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        runs.append(real(*args, **kwargs))
+        return runs[-1]
+
+    real = stage.dedup_files
+    monkeypatch.setattr(stage, "dedup_files", spy)
+    recipe, result = built
+    text = recipe.read_text(encoding="utf-8")
+    small = recipe.with_name("small-memory.toml")
+    small.write_text(
+        text + f'\n[engine]\nmemory_limit = "1MB"\ntmp_dir = "{tmp_path / "spill"}"\n', "utf-8"
+    )
+    (tmp_path / "spill").mkdir()
+    again = build_pretrain(small, tmp_path / "ooc")
+    assert [r["out_of_core"] for r in runs] == [True]
+    for s in result.manifest["shards"]:
+        assert (again.out_dir / s["tokens"]).read_bytes() == (
+            result.out_dir / s["tokens"]
+        ).read_bytes()
+    assert again.manifest == result.manifest

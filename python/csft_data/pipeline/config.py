@@ -222,21 +222,35 @@ class DedupConfig(_StageConfig):
 class EngineConfig(_StageConfig):
     """``[engine]``: where the dedup stage's per-record pass runs: ``local`` (this process)
     or ``ray`` (one Ray task per file at ``address``, ``cpus_per_task`` cores each; see
-    :mod:`csft_data.ray_engine`). Outputs are the same either way, so this is not part of any
-    fingerprint."""
+    :mod:`csft_data.ray_engine`), and the dedup's ``memory_limit`` (bytes or a size such as
+    ``"2GB"``; past it the dedup runs out of core in ``tmp_dir``, relative to the working
+    directory; default: half the memory
+    available). Outputs are the same either way, so this is not part of any fingerprint."""
 
     SECTION: ClassVar[str] = "engine"
 
     kind: str = "local"
     address: str | None = None
     cpus_per_task: int = 1
+    memory_limit: int | str | None = None
+    tmp_dir: str | None = None
 
     @classmethod
     def _read(cls, t: _Table, *args: Any) -> dict[str, Any]:
+        limit = t.get("memory_limit", (int, str), cls.memory_limit)
+        if limit is not None:
+            from csft_data.dedup import parse_size
+
+            try:
+                parse_size(limit)
+            except (ValueError, ConfigError) as e:
+                raise t._err("memory_limit", str(e)) from None
         return dict(
             kind=t.choice("kind", ("local", "ray"), cls.kind),
             address=t.get("address", str, cls.address),
             cpus_per_task=t.count("cpus_per_task", cls.cpus_per_task),
+            memory_limit=limit,
+            tmp_dir=t.get("tmp_dir", str, cls.tmp_dir),
         )
 
 

@@ -45,6 +45,8 @@ def dedup_stage(cache: StageCache, recipe: Recipe | PretrainRecipe, up: StageRes
             engine=recipe.engine.kind,
             ray_address=recipe.engine.address,
             ray_cpus_per_task=recipe.engine.cpus_per_task,
+            memory_limit=recipe.engine.memory_limit,
+            tmp_dir=recipe.engine.tmp_dir,
         )
         per = {s["source"]: s for s in stats["sources"]}
         split_by_source(d / "kept.jsonl", names, [per[n]["kept"] for n in names], d)

@@ -4,8 +4,9 @@ pre-training (SF-Med §3.1).
 Stages (each cached by fingerprint under ``<dir>/.cache/``, as the SFT build's): documents →
 normalize (``text``) → dedup (exact + MinHash-LSH on ``text``, per source then across) →
 quality → decontaminate → tokens → pack (mixture by category, seeded shuffle, shards). The
-final write puts the shards (``shard-NNNNN.bin`` + ``.docs.bin``), ``manifest.json`` and the
-evidence of every removal (``removed/``) into the output folder, through a staging folder,
+final write puts the shards (``shard-NNNNN.bin`` + ``.docs.bin``), ``manifest.json``,
+``report.html`` with its plots (``report.py``) and the evidence of every removal (``removed/``)
+into the output folder, through a staging folder,
 under the output folder's lock (:func:`csft_data.pipeline.runner.output_lock`).
 
 Every document is accounted for in the manifest: per source, the documents read = kept +
@@ -33,6 +34,7 @@ from csft_data.pipeline.dedup import dedup_stage
 from csft_data.pipeline.normalize import normalize_stage
 from csft_data.pipeline.runner import output_lock
 from csft_data.pretrain.recipe import TEXT, PretrainRecipe, load_pretrain_recipe
+from csft_data.pretrain.report import write_report
 from csft_data.pretrain.stages import (
     documents_stage,
     pack_stage,
@@ -43,8 +45,6 @@ from csft_data.pretrain.stages import (
 from csft_data.write import remove_stale_temps, same_file
 
 STAGES = ("documents", "normalize", "dedup", "quality", "decontaminate", "tokens", "pack")
-#: Top-level names the final write replaces (besides the shards).
-OUTPUT_NAMES = ("manifest.json", "removed")
 
 
 @dataclass
@@ -217,6 +217,7 @@ def _write(r: PretrainRecipe, results: list[StageResult]) -> dict[str, Any]:
     (staging / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )
+    write_report(staging, manifest, results)
     for old in out.glob("shard-*.bin"):
         old.unlink()
     for entry in sorted(staging.iterdir()):
