@@ -344,3 +344,20 @@ def test_out_of_core_dedup_gives_the_same_shards(
             result.out_dir / s["tokens"]
         ).read_bytes()
     assert again.manifest == result.manifest
+
+
+def test_paragraph_dedup_removes_paragraphs_seen_earlier(
+    shared_data: Path, tokenizer_json: Path, tmp_path: Path
+) -> None:
+    repeat = "心脏病患者应避免剧烈运动，按时服用医生开具的药物，定期复查心电图。"
+    seen = "高血压患者应低盐饮食，适量运动，规律服药，定期监测血压，并注意控制体重与情绪。"
+    recipe = _recipe(tmp_path, shared_data, tokenizer_json, "[paragraphs]\ndedup = true\n")
+    (tmp_path / "books" / "repeat.txt").write_text(f"{repeat}\n{seen}\n", encoding="utf-8")
+    result = build_pretrain(recipe)
+    stages = {s.name: s for s in result.stages}
+    books = stages["paragraphs"].stats["sources"]["books"]
+    assert books["paragraphs_removed"] >= 1 and books["chars_removed"] >= len(seen)
+    with stages["decontaminate"].file("books").open(encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f]
+    assert repeat in texts and seen in texts  # the first copy stays, the later one goes
+    assert result.manifest["recipe"]["paragraphs"]["dedup"] is True

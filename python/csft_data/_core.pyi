@@ -23,6 +23,7 @@ __all__ = [
     "convert",
     "decontaminate_files",
     "dedup_files",
+    "dedup_paragraphs",
     "encode_pairwise",
     "encode_supervised",
     "group_files",
@@ -319,6 +320,14 @@ def quality_labels(
     on_error: str = "raise",
 ) -> bytes: ...
 def quality_reasons() -> list[tuple[int, str]]: ...
+def dedup_paragraphs(
+    inputs: Sequence[PathLike[str] | str],
+    outputs: Sequence[PathLike[str] | str],
+    *,
+    field: str = "text",
+    split: str = "line",
+    min_chars: int = 10,
+) -> list[dict[str, int]]: ...
 def tokenize_documents(
     inputs: Sequence[PathLike[str] | str],
     tokenizer: TokenCounter,

@@ -47,6 +47,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(adapters::adapt, m)?)?;
     m.add_function(wrap_pyfunction!(pretrain::text_documents, m)?)?;
     m.add_function(wrap_pyfunction!(pretrain::render_documents, m)?)?;
+    m.add_function(wrap_pyfunction!(pretrain::dedup_paragraphs, m)?)?;
     m.add_function(wrap_pyfunction!(pretrain::quality_labels, m)?)?;
     m.add_function(wrap_pyfunction!(pretrain::quality_reasons, m)?)?;
     m.add_function(wrap_pyfunction!(pretrain::tokenize_documents, m)?)?;

@@ -16,7 +16,8 @@ use super::progress::run_detached_on;
 use crate::error::Error;
 use crate::io::OnError;
 use crate::pretrain::{
-    self, DocumentStats, PackConfig, QualityConfig, RenderStyle, SplitRule, TextSource,
+    self, DocumentStats, PackConfig, ParagraphSplit, QualityConfig, RenderStyle, SplitRule,
+    TextSource,
 };
 
 fn stats_py<'py>(py: Python<'py>, s: &DocumentStats) -> PyResult<Bound<'py, PyAny>> {
@@ -124,6 +125,45 @@ pub fn quality_labels<'py>(
         .detach(|| pretrain::quality_labels(&input, field, &cfg, &reader))
         .py_err()?;
     Ok(PyBytes::new(py, &labels))
+}
+
+/// Paragraph-level exact dedup of `inputs[i]` into `outputs[i]` (corpus order); per input:
+/// documents, kept, emptied, paragraphs, paragraphs_removed, chars_removed.
+#[pyfunction]
+#[pyo3(signature = (inputs, outputs, *, field="text", split="line", min_chars=10))]
+pub fn dedup_paragraphs<'py>(
+    py: Python<'py>,
+    inputs: Vec<PathBuf>,
+    outputs: Vec<PathBuf>,
+    field: &str,
+    split: &str,
+    min_chars: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let split = match split {
+        "line" => ParagraphSplit::Line,
+        "blank-line" => ParagraphSplit::BlankLine,
+        other => {
+            return Err(Error::config(format!(
+                "split: expected line or blank-line, got {other:?}"
+            )))
+            .py_err()
+        }
+    };
+    if inputs.len() != outputs.len() {
+        return Err(Error::config("one output per input")).py_err();
+    }
+    let stats = py
+        .detach(|| pretrain::dedup_paragraphs(&inputs, &outputs, field, split, min_chars))
+        .py_err()?;
+    let values: Vec<_> = stats
+        .iter()
+        .map(|s| {
+            json!({"documents": s.documents, "kept": s.kept, "emptied": s.emptied,
+                   "paragraphs": s.paragraphs, "paragraphs_removed": s.paragraphs_removed,
+                   "chars_removed": s.chars_removed})
+        })
+        .collect();
+    value_to_py(py, &serde_json::Value::Array(values))
 }
 
 /// The names of the quality reasons by code.

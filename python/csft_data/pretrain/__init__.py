@@ -4,7 +4,13 @@ a token mixture by category → packed ``seq_len`` token shards with document bo
 ``csft-data train pt`` trains on. ``recipe`` parses the ``kind = "pretrain"`` recipe,
 ``config`` holds its stage tables, ``stages`` the stages of its own, ``runner`` the build."""
 
-from csft_data.pretrain.config import CATEGORIES, MixtureConfig, PackConfig, QualityConfig
+from csft_data.pretrain.config import (
+    CATEGORIES,
+    MixtureConfig,
+    PackConfig,
+    ParagraphConfig,
+    QualityConfig,
+)
 from csft_data.pretrain.recipe import (
     DocSource,
     PretrainRecipe,
@@ -20,6 +26,7 @@ __all__ = [
     "DocSource",
     "MixtureConfig",
     "PackConfig",
+    "ParagraphConfig",
     "PretrainRecipe",
     "PretrainResult",
     "QualityConfig",

@@ -79,6 +79,28 @@ class QualityConfig(_StageConfig):
         return d
 
 
+@dataclass(frozen=True)
+class ParagraphConfig(_StageConfig):
+    """``[paragraphs]``: paragraph-level exact dedup across the corpus (off by default; CCNet's
+    line dedup): a paragraph (a line, or a ``blank-line`` block) of at least ``min_chars``
+    characters that already appeared earlier in the corpus is removed from its document; a
+    document left empty is removed."""
+
+    SECTION: ClassVar[str] = "paragraphs"
+
+    dedup: bool = False
+    split: str = "line"
+    min_chars: int = 10
+
+    @classmethod
+    def _read(cls, t: _Table, *args: Any) -> dict[str, Any]:
+        return dict(
+            dedup=t.get("dedup", bool, cls.dedup),
+            split=t.choice("split", ("line", "blank-line"), cls.split),
+            min_chars=t.count("min_chars", cls.min_chars),
+        )
+
+
 def _phrases(t: _Table) -> tuple[str, ...]:
     v = t.get("boilerplate", list, list(BOILERPLATE))
     if not all(isinstance(x, str) and x for x in v):

@@ -32,7 +32,13 @@ from csft_data.pipeline.config import (
     resolve_path,
 )
 from csft_data.pipeline.recipe import EvalSet
-from csft_data.pretrain.config import CATEGORIES, MixtureConfig, PackConfig, QualityConfig
+from csft_data.pretrain.config import (
+    CATEGORIES,
+    MixtureConfig,
+    PackConfig,
+    ParagraphConfig,
+    QualityConfig,
+)
 
 FORMATS = ("text", "records", "sft")
 #: Every document carries its text here (the field dedup, quality and decontamination read).
@@ -59,6 +65,7 @@ class PretrainRecipe:
     sources: tuple[DocSource, ...]
     normalize: NormalizeConfig
     dedup: DedupConfig
+    paragraphs: ParagraphConfig
     quality: QualityConfig
     decontaminate: DecontamConfig
     evals: tuple[EvalSet, ...]
@@ -88,6 +95,7 @@ class PretrainRecipe:
             ],
             "normalize": self.normalize.to_json(),
             "dedup": self.dedup.to_json(),
+            "paragraphs": self.paragraphs.to_json(),
             "quality": self.quality.to_json(),
             "decontaminate": self.decontaminate.to_json(),
             "evals": [
@@ -122,7 +130,7 @@ def parse_pretrain_recipe(
     kind = top.get("kind", str, "pretrain")
     if kind != "pretrain":
         raise ConfigError(f'{file}: kind: expected "pretrain", got {kind!r}')
-    for key in ("output", "source", "normalize", "dedup", "quality", "decontaminate",
+    for key in ("output", "source", "normalize", "dedup", "paragraphs", "quality", "decontaminate",
                 "mixture", "pack", "engine", "seed", "on_error"):  # fmt: skip
         top.seen.add(key)
     top.finish()
@@ -192,6 +200,9 @@ def parse_pretrain_recipe(
         raise dd._err("fields", "documents are deduplicated on their text; no fields to choose")
     dedup = replace(DedupConfig.from_table(dd), fields=(TEXT,))
     dd.finish()
+    pg = _Table(data.get("paragraphs", {}), "paragraphs", file)
+    paragraphs = ParagraphConfig.from_table(pg)
+    pg.finish()
     qt = _Table(data.get("quality", {}), "quality", file)
     quality = QualityConfig.from_table(qt)
     qt.finish()
@@ -242,6 +253,7 @@ def parse_pretrain_recipe(
         sources=tuple(sources),
         normalize=normalize,
         dedup=dedup,
+        paragraphs=paragraphs,
         quality=quality,
         decontaminate=decontaminate,
         evals=tuple(evals),

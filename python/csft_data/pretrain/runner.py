@@ -3,11 +3,11 @@ pre-training (SF-Med §3.1).
 
 Stages (each cached by fingerprint under ``<dir>/.cache/``, as the SFT build's): documents →
 normalize (``text``) → dedup (exact + MinHash-LSH on ``text``, per source then across) →
-quality → decontaminate → tokens → pack (mixture by category, seeded shuffle, shards). The
-final write puts the shards (``shard-NNNNN.bin`` + ``.docs.bin``), ``manifest.json``,
-``report.html`` with its plots (``report.py``) and the evidence of every removal (``removed/``)
-into the output folder, through a staging folder,
-under the output folder's lock (:func:`csft_data.pipeline.runner.output_lock`).
+paragraphs (optional paragraph-level dedup) → quality → decontaminate → tokens → pack (mixture
+by category, seeded shuffle, shards). The final write puts the shards (``shard-NNNNN.bin`` +
+``.docs.bin``), ``manifest.json``, ``report.html`` with its plots (``report.py``) and the
+evidence of every removal (``removed/``) into the output folder, through a staging folder, under
+the output folder's lock (:func:`csft_data.pipeline.runner.output_lock`).
 
 Every document is accounted for in the manifest: per source, the documents read = kept +
 removed by stage and reason; the packed tokens per source and category, and the epochs.
@@ -38,13 +38,23 @@ from csft_data.pretrain.report import write_report
 from csft_data.pretrain.stages import (
     documents_stage,
     pack_stage,
+    paragraphs_stage,
     quality_stage,
     source_files,
     tokens_stage,
 )
 from csft_data.write import remove_stale_temps, same_file
 
-STAGES = ("documents", "normalize", "dedup", "quality", "decontaminate", "tokens", "pack")
+STAGES = (
+    "documents",
+    "normalize",
+    "dedup",
+    "paragraphs",
+    "quality",
+    "decontaminate",
+    "tokens",
+    "pack",
+)
 
 
 @dataclass
@@ -109,6 +119,7 @@ def build_pretrain(
         results = [documents_stage(cache, r)]
         results.append(normalize_stage(cache, r, results[-1], fields=(TEXT,)))
         results.append(dedup_stage(cache, r, results[-1]))
+        results.append(paragraphs_stage(cache, r, results[-1]))
         results.append(quality_stage(cache, r, results[-1]))
         results.append(decontaminate_stage(cache, r, results[-1]))
         results.append(tokens_stage(cache, r, results[-1]))

@@ -3,6 +3,8 @@
 
 - ``documents``: each source's files → documents ``<source>.jsonl`` (``{"text", "origin"}``;
   Rust: ``text_documents`` / ``render_documents``, SFT files through their adapter first);
+- ``paragraphs`` (with ``[paragraphs] dedup``): paragraphs seen earlier in the corpus removed
+  from their documents (Rust), emptied documents removed;
 - ``quality``: heuristic labels per document (Rust), the failing documents routed by reason
   into ``removed/<source>.<reason>.jsonl``;
 - ``tokens``: every kept document encoded with the model's tokenizer into one token store
@@ -156,6 +158,35 @@ def _concat_text(parts: list[Path], out: Path) -> None:
         for p in parts:
             if p.is_file():
                 w.write(p.read_bytes())
+
+
+def paragraphs_stage(cache: StageCache, recipe: PretrainRecipe, up: StageResult) -> StageResult:
+    """With ``[paragraphs] dedup``: paragraphs already seen earlier in the corpus (sources in
+    recipe order) removed from their documents (Rust); documents left empty are removed."""
+    names = [s.name for s in recipe.sources]
+    cfg = recipe.paragraphs
+
+    def work(d: Path) -> dict[str, Any]:
+        if not cfg.dedup:
+            return {"sources": pass_through(up, names, d), "disabled": True}
+        stats = _core.dedup_paragraphs(
+            [up.file(n) for n in names],
+            [d / f"{n}.jsonl" for n in names],
+            field=TEXT,
+            split=cfg.split,
+            min_chars=cfg.min_chars,
+        )
+        sources = {}
+        for n, st in zip(names, stats, strict=True):
+            sources[n] = {
+                "in": st["documents"],
+                "out": st["kept"],
+                "removed": {"every paragraph seen before": st["emptied"]} if st["emptied"] else {},
+                **{k: st[k] for k in ("paragraphs", "paragraphs_removed", "chars_removed")},
+            }
+        return {"sources": sources}
+
+    return cache.run("paragraphs", {"up": up.fingerprint, "config": cfg.to_json()}, work, up)
 
 
 def quality_stage(cache: StageCache, recipe: PretrainRecipe, up: StageResult) -> StageResult:
