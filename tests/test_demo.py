@@ -135,6 +135,34 @@ def test_demo_report_shows_lengths_and_decontamination(
     assert set(m["removed_files"]) == {"dedup", "decontaminate", "lengths", "mixture"}
 
 
+def test_demo_lengths_come_back_as_arrays_in_recipe_order(
+    demo: tuple[Path, dict[str, Any], str],
+) -> None:
+    """The lengths stage keeps one u32 total per record (``totals.bin``, sources in recipe
+    order) and no per-record JSON; each source's slice matches its own statistics."""
+    import numpy as np
+
+    from csft_data.lengths import NOT_COUNTED
+
+    out, m, _ = demo
+    st = stage(m, "lengths")
+    (folder,) = (out / ".cache").glob("lengths-*")
+    assert not (folder / "tokens.jsonl").exists()
+    totals = np.fromfile(folder / "totals.bin", dtype="<u4")
+    order = [s["name"] for s in m["recipe"]["sources"]]
+    assert json.loads((folder / "stage.json").read_text("utf-8"))["totals_order"] == order
+    start = 0
+    for n in order:
+        c = st["sources"][n]
+        part = totals[start : start + c["in"]]
+        start += c["in"]
+        part = part[part != NOT_COUNTED]
+        assert int(part.max()) == c["tokens"]["quantiles"]["max"], n
+        assert int(part.sum()) == c["tokens"]["total_tokens"], n
+        assert int((part > CUTOFF).sum()) == c["over_cutoff"], n
+    assert start == len(totals)
+
+
 def test_demo_build_is_byte_identical(
     demo: tuple[Path, dict[str, Any], str], tmp_path: Path
 ) -> None:

@@ -34,6 +34,10 @@ from csft_data.progress import StageBar
 DEFAULT_CUTOFFS = (512, 1024, 2048)
 
 
+#: A record's total in ``record_totals`` when it was rejected (not counted).
+NOT_COUNTED = 0xFFFFFFFF
+
+
 def template_names() -> list[str]:
     """The built-in chat templates (LLaMA-Factory slots; see ``rust/lengths/template.rs``)."""
     return _core.template_names()
@@ -140,6 +144,7 @@ def token_lengths(
     batch_size: int = 4096,
     progress: bool = False,
     num_threads: int | None = None,
+    record_totals: bool = False,
 ) -> dict[str, Any]:
     """Token lengths of every record of ``inputs`` (each file one source, named by its stem).
 
@@ -154,6 +159,8 @@ def token_lengths(
     holds it, or ``"over"``); records that cannot be rendered are rejected with a reason (into
     ``quarantine`` if given). Outputs are written atomically. ``num_threads``: the threads
     the counting uses (default: one per core); the counts do not depend on it.
+    ``record_totals``: also return, under that key, one ``uint32`` array per source with each
+    record's total tokens by record index (:data:`NOT_COUNTED` for rejected records).
     """
     paths = [Path(p) for p in inputs]
     if not paths:
@@ -187,6 +194,9 @@ def token_lengths(
         if bar is not None:
             bar.close()
     stats["seconds"] = time.perf_counter() - t0
+    raw = stats.pop("record_totals")
+    if record_totals:
+        stats["record_totals"] = [_u32(b) for b in raw]
     return stats
 
 

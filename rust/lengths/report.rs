@@ -113,7 +113,12 @@ pub struct LengthsReport {
     /// The first rejections (all are in the quarantine file when one was asked for).
     pub rejections: Vec<DataError>,
     pub bucket_lines: u64,
+    /// Per source, each record's total tokens by record index ([`NOT_COUNTED`]: rejected).
+    pub record_totals: Vec<Vec<u32>>,
 }
+
+/// The total of a record that was not counted (rejected) in [`LengthsReport::record_totals`].
+pub const NOT_COUNTED: u32 = u32::MAX;
 
 /// Accumulates one source's numbers.
 struct Acc {
@@ -261,6 +266,7 @@ pub fn token_lengths(
     let mut line = String::new();
     for src in inputs {
         let mut acc = Acc::new(&src.name, Some(&src.path), &cfg.cutoffs);
+        let mut per_record: Vec<u32> = Vec::new();
         let source_json = serde_json::to_string(&src.name).expect("a string serializes");
         let mut reader = RecordReader::open(&src.path, cfg.reader.clone())?;
         let before = done;
@@ -301,6 +307,11 @@ pub fn token_lengths(
                 match m {
                     Ok((tokens, cuts)) => {
                         let total = tokens.total();
+                        let at = origin.index as usize;
+                        if per_record.len() <= at {
+                            per_record.resize(at + 1, NOT_COUNTED);
+                        }
+                        per_record[at] = u32::try_from(total).unwrap_or(NOT_COUNTED - 1);
                         let bucket = bucket_of(total, &cfg.cutoffs);
                         acc.add(&tokens, &cuts, bucket);
                         if bucket_writer.is_some() {
@@ -339,6 +350,8 @@ pub fn token_lengths(
             progress("count", done, total_bytes)?;
         }
         acc.stats.records = acc.stats.counted + acc.stats.rejected;
+        per_record.resize(acc.stats.records as usize, NOT_COUNTED);
+        report.record_totals.push(per_record);
         all.merge(&acc);
         report.sources.push(acc.finish());
     }

@@ -235,7 +235,15 @@ pub fn token_lengths<'py>(
         "buckets": buckets.map(|p| p.to_string_lossy().into_owned()),
         "bucket_lines": report.bucket_lines,
     });
-    value_to_py(py, &value)
+    let out = value_to_py(py, &value)?;
+    // per source: each record's total tokens (u32 LE, by record index; u32::MAX: rejected)
+    let totals: Vec<Bound<'py, PyBytes>> = report
+        .record_totals
+        .iter()
+        .map(|t| le_bytes(py, t, u32::to_le_bytes))
+        .collect();
+    out.set_item("record_totals", totals)?;
+    Ok(out)
 }
 
 pub(crate) fn le_bytes<'py, T: Copy, const N: usize>(

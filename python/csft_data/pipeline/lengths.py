@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from csft_data import _core
-from csft_data.lengths import token_lengths
+from csft_data.lengths import NOT_COUNTED, token_lengths
 from csft_data.pipeline.cache import DROP, StageCache, StageResult, file_identity, pass_through
 from csft_data.pipeline.recipe import Recipe
 
@@ -21,15 +21,14 @@ def lengths_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageRe
     """Token lengths under the recipe's tokenizer and chat template, and the cut-off policy:
     ``drop`` removes records longer than ``cutoff_len`` (into ``<source>.over.jsonl``),
     ``truncate`` and ``keep`` keep them (the trainer truncates them with the same rule, which
-    the report counts). ``tokens.jsonl`` has one line per record (source, index, tokens)."""
+    the report counts). ``totals.bin`` holds every record's total tokens (u32, sources in
+    order; ``NOT_COUNTED`` for unrenderable ones), as the core returns them (arrays)."""
     names = [s.name for s in recipe.sources]
     cfg = recipe.lengths
 
     def work(d: Path) -> dict[str, Any]:
         if cfg is None:
             return {"sources": pass_through(up, names, d), "counted": False}
-        import polars as pl
-
         cutoff = cfg.cutoff_len
         stats = token_lengths(
             [up.file(n) for n in names],
@@ -37,23 +36,23 @@ def lengths_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageRe
             template=cfg.template,
             cutoffs=[cutoff],
             system=cfg.system,
-            buckets=d / "tokens.jsonl",
             quarantine=d / "unrenderable.jsonl",
             on_error="skip",
+            record_totals=True,
         )
         per = {s["source"]: s for s in stats["sources"]}
-        tokens = pl.read_ndjson(
-            d / "tokens.jsonl",
-            schema={"source": pl.Utf8, "index": pl.Int64, "total_tokens": pl.Int64},
-        )
+        totals = stats.pop("record_totals")
+        # the report's length plot reads them back (one u32 per record, sources in order)
+        np.concatenate(totals).astype("<u4").tofile(d / "totals.bin")
         sources = {}
-        for n in names:
+        for n, t in zip(names, totals, strict=True):
             total = up.counts(n)["out"]
-            t = tokens.filter(pl.col("source") == n)
-            labels = np.full(total, DROP, dtype=np.uint8)  # unrenderable records: dropped
-            over = t["total_tokens"].to_numpy() > cutoff
-            idx = t["index"].to_numpy()
-            labels[idx] = np.where(over & (cfg.policy == "drop"), 1, 0)
+            if len(t) != total:
+                raise RuntimeError(f"lengths: {len(t)} records of {n} counted, {total} expected")
+            counted = t != NOT_COUNTED
+            over = counted & (t > cutoff)
+            labels = np.where(over & (cfg.policy == "drop"), 1, 0).astype(np.uint8)
+            labels[~counted] = DROP  # unrenderable records: dropped
             _core.partition_jsonl(
                 [up.file(n)], labels.tobytes(), [d / f"{n}.jsonl", d / f"{n}.over.jsonl"]
             )
@@ -70,9 +69,16 @@ def lengths_stage(cache: StageCache, recipe: Recipe, up: StageResult) -> StageRe
                 "over_cutoff": n_over,
                 "tokens": {k: per[n][k] for k in ("mean", "quantiles", "total_tokens")},
             }
-        return {"sources": sources, "counted": True, "cutoff_len": cutoff, **cfg.to_json()}
+        return {
+            "sources": sources,
+            "totals_order": names,  # the sources of totals.bin, in order
+            "counted": True,
+            "cutoff_len": cutoff,
+            **cfg.to_json(),
+        }
 
     key: dict[str, Any] = {"up": up.fingerprint, "config": None if cfg is None else cfg.to_json()}
     if cfg is not None:
         key["tokenizer"] = file_identity(Path(cfg.tokenizer))
+        key["files"] = "totals.bin"  # stages of older versions kept tokens.jsonl
     return cache.run("lengths", key, work, up)

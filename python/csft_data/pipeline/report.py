@@ -76,20 +76,29 @@ def _plot_styles(manifest: dict[str, Any], path: Path) -> None:
 
 
 def _plot_lengths(lengths: StageResult, path: Path) -> bool:
-    tokens = lengths.dir / "tokens.jsonl"
-    if not lengths.stats.get("counted") or not tokens.is_file() or tokens.stat().st_size == 0:
+    totals_bin = lengths.dir / "totals.bin"
+    if not lengths.stats.get("counted") or not totals_bin.is_file():
         return False
     import numpy as np
     import polars as pl
 
-    df = pl.read_ndjson(tokens, schema={"source": pl.Utf8, "total_tokens": pl.Int64})
+    from csft_data.lengths import NOT_COUNTED
+
+    totals = np.fromfile(totals_bin, dtype="<u4")
+    names = list(lengths.stats["totals_order"])
+    source = np.repeat(np.arange(len(names)), [lengths.stats["sources"][n]["in"] for n in names])
+    counted = totals != NOT_COUNTED
+    if not counted.any():
+        return False
+    totals, source = totals[counted].astype(np.int64), source[counted]
     cutoff = int(lengths.stats["cutoff_len"])
-    top = max(int(df["total_tokens"].quantile(0.995) or 1), cutoff) * 1.1
+    top = max(int(pl.Series(totals).quantile(0.995) or 1), cutoff) * 1.1
     bins = np.linspace(0, top, 60)
     fig, ax = _figure()
-    for name in sorted(set(df["source"].to_list())):
-        vals = df.filter(pl.col("source") == name)["total_tokens"].to_numpy()
-        ax.hist(np.minimum(vals, top), bins=bins, histtype="step", label=name)
+    for k in sorted(range(len(names)), key=lambda k: names[k]):
+        vals = totals[source == k]
+        if len(vals):
+            ax.hist(np.minimum(vals, top), bins=bins, histtype="step", label=names[k])
     ax.axvline(cutoff, color="red", linestyle="--", label=f"cutoff_len {cutoff}")
     ax.set_xlabel(f"tokens ({lengths.stats['template']} template)")
     ax.set_ylabel("records")
