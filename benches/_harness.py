@@ -14,6 +14,7 @@ import platform
 import resource
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -57,3 +58,30 @@ def machine_line() -> str:
         f"machine: {cores} cores ({platform.machine()}, {platform.system()}), "
         f"Python {platform.python_version()}; load avg {os.getloadavg()[0]:.2f}"
     )
+
+
+class StageClock:
+    """``on_stage(name, cached)`` for a build: the wall time of each stage in ``seconds``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._current: tuple[str, float] | None = None
+
+    def __call__(self, name: str, cached: bool) -> None:
+        self.stop()
+        self._current = (name, time.perf_counter())
+
+    def stop(self) -> None:
+        if self._current is not None:
+            name, started = self._current
+            self.seconds[name] = time.perf_counter() - started
+            self._current = None
+
+
+def print_stages(r: dict[str, Any]) -> None:
+    """The per-stage lines of a build bench: seconds, and units in → out where known."""
+    counts = {s: (i, o) for s, i, o in r["stage_counts"]}
+    for stage, secs in r["stages"].items():
+        i, o = counts.get(stage, (None, None))
+        io = f"{i:>10,} → {o:>10,}" if i is not None else " " * 25
+        print(f"  {stage:<14} {secs:7.1f}s  {io}")

@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import child_result, machine_line, run_child
+from _harness import StageClock, child_result, machine_line, print_stages, run_child
 from bench_dedup import build_corpus, load_base_texts
 
 SOURCES = 4
@@ -110,22 +110,14 @@ def child(cfg: dict[str, Any]) -> None:
     from csft_data.pipeline import build
 
     d = Path(cfg["dir"])
-    timings: dict[str, float] = {}
-    mark = [None, time.perf_counter()]
-
-    def on_stage(name: str, cached: bool) -> None:
-        now = time.perf_counter()
-        if mark[0] is not None:
-            timings[str(mark[0])] = now - float(mark[1])  # type: ignore[arg-type]
-        mark[:] = [name, now]
-
+    clock = StageClock()
     t0 = time.perf_counter()
-    result = build(d / "recipe.toml", d / "out", on_stage=on_stage)
-    timings[str(mark[0])] = time.perf_counter() - float(mark[1])  # type: ignore[arg-type]
+    result = build(d / "recipe.toml", d / "out", on_stage=clock)
+    clock.stop()
     child_result(
         {
             "seconds": time.perf_counter() - t0,
-            "stages": timings,
+            "stages": clock.seconds,
             "split": result.manifest["split"],
             "stage_counts": [
                 [
@@ -165,11 +157,7 @@ def main() -> None:
         f"build: {r['seconds']:.1f}s wall, {args.records / r['seconds']:,.0f} records/s, "
         f"peak RSS {r['rss_mb']:,.0f} MB"
     )
-    counts = {s: (i, o) for s, i, o in r["stage_counts"]}
-    for stage, secs in r["stages"].items():
-        i, o = counts.get(stage, (None, None))
-        io = f"{i:>10,} → {o:>10,}" if i is not None else " " * 25
-        print(f"  {stage:<14} {secs:7.1f}s  {io}")
+    print_stages(r)
     sp = r["split"]
     print(f"  train {sp['train']:,}, val {sp['val']:,} ({sp['groups']:,} groups)")
 

@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import child_result, machine_line, run_child
+from _harness import StageClock, child_result, machine_line, print_stages, run_child
 from bench_build import train_tokenizer
 from bench_dedup import build_corpus, load_base_texts
 
@@ -78,18 +78,10 @@ def child(cfg: dict[str, Any]) -> None:
     from csft_data.pretrain import build_pretrain
 
     d = Path(cfg["dir"])
-    timings: dict[str, float] = {}
-    mark: list[Any] = [None, time.perf_counter()]
-
-    def on_stage(name: str, cached: bool) -> None:
-        now = time.perf_counter()
-        if mark[0] is not None:
-            timings[str(mark[0])] = now - float(mark[1])
-        mark[:] = [name, now]
-
+    clock = StageClock()
     t0 = time.perf_counter()
-    result = build_pretrain(d / "recipe.toml", d / "out", on_stage=on_stage)
-    timings[str(mark[0])] = time.perf_counter() - float(mark[1])
+    result = build_pretrain(d / "recipe.toml", d / "out", on_stage=clock)
+    clock.stop()
     counts = [
         [
             st.name,
@@ -102,7 +94,7 @@ def child(cfg: dict[str, Any]) -> None:
     child_result(
         {
             "seconds": time.perf_counter() - t0,
-            "stages": timings,
+            "stages": clock.seconds,
             "stage_counts": counts,
             "documents": m["documents"],
             "tokens": m["tokens"],
@@ -137,11 +129,7 @@ def main() -> None:
         f"{tokens / secs:,.0f} tokens/s ({tokens:,} tokens packed, {r['sequences']:,} rows), "
         f"peak RSS {r['rss_mb']:,.0f} MB"
     )
-    counts = {s: (i, o) for s, i, o in r["stage_counts"]}
-    for stage, s in r["stages"].items():
-        i, o = counts.get(stage, (None, None))
-        io = f"{i:>10,} → {o:>10,}" if i is not None else " " * 25
-        print(f"  {stage:<14} {s:7.1f}s  {io}")
+    print_stages(r)
 
 
 if __name__ == "__main__":

@@ -271,45 +271,28 @@ def test_train_pt_runs_on_the_built_shards(
     built: tuple[Path, PretrainResult], tokenizer_json: Path, tmp_path: Path
 ) -> None:
     """The shards of the real build train a tiny model from a config (``csft-data train pt``)."""
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    tokenizers = pytest.importorskip("tokenizers")
-    from csft_train.config import dump_toml
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from _train_common import tiny_model, write_config
 
     _, result = built
-    model = tmp_path / "model"
-    vocab = tokenizers.Tokenizer.from_file(str(tokenizer_json)).get_vocab_size()
-    torch.manual_seed(0)
-    cfg = transformers.Qwen2Config(
-        vocab_size=vocab,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=256,
-    )
-    transformers.Qwen2ForCausalLM(cfg).save_pretrained(str(model))
-    shutil.copy(tokenizer_json, model / "tokenizer.json")
+    model = tiny_model(tokenizer_json, tmp_path / "model")
     run = tmp_path / "run"
-    config = tmp_path / "pt.toml"
-    config.write_text(
-        dump_toml(
-            {
-                "model": {"path": str(model)},
-                "data": {"train": [str(result.out_dir)]},
-                "train": {
-                    "output_dir": str(run),
-                    "per_device_batch_size": 2,
-                    "max_steps": 3,
-                    "logging_steps": 1,
-                    "save_steps": 0,
-                    "device": "cpu",
-                    "save_final": False,
-                },
-            }
-        ),
-        encoding="utf-8",
+    config = write_config(
+        tmp_path / "pt.toml",
+        {
+            "model": {"path": str(model)},
+            "data": {"train": [str(result.out_dir)]},
+            "train": {
+                "output_dir": str(run),
+                "per_device_batch_size": 2,
+                "max_steps": 3,
+                "logging_steps": 1,
+                "save_steps": 0,
+                "device": "cpu",
+                "save_final": False,
+            },
+        },
     )
     assert main(["train", "pt", str(config)]) == 0
     summary = json.loads((run / "metrics.json").read_text(encoding="utf-8"))

@@ -293,7 +293,7 @@ def text_documents(
     on_error: str = "raise",
 ) -> dict[str, int]: ...
 def render_documents(
-    input: PathLike[str] | str,
+    inputs: Sequence[PathLike[str] | str],
     output: PathLike[str] | str,
     *,
     text_field: str | None = None,

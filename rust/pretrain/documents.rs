@@ -21,6 +21,7 @@ use crate::error::{DataError, DataErrorKind, Error, Result};
 use crate::io::write::JsonlWriter;
 use crate::io::{OnError, ReaderOptions, RecordReader};
 use crate::lengths::template::{conversation, Unrenderable};
+use crate::Rejection;
 
 /// How a text file is cut into documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,9 +92,66 @@ pub struct DocumentStats {
     pub chars: u64,
 }
 
+/// The documents file and the quarantine being written, and what went where.
+struct Sink {
+    out: JsonlWriter,
+    bad: Option<JsonlWriter>,
+    on_error: OnError,
+    stats: DocumentStats,
+}
+
+impl Sink {
+    fn create(output: &Path, quarantine: Option<&Path>, on_error: OnError) -> Result<Self> {
+        Ok(Self {
+            out: JsonlWriter::create(output)?,
+            bad: quarantine.map(JsonlWriter::create).transpose()?,
+            on_error,
+            stats: DocumentStats::default(),
+        })
+    }
+
+    /// A file or record that gives no document: into the quarantine under
+    /// [`OnError::Skip`], else the error that stops the run.
+    /// `raw_bytes`: the exact bytes, where `raw` cannot hold them (undecodable text).
+    fn reject(&mut self, error: DataError, raw: String, raw_bytes: Option<Vec<u8>>) -> Result<()> {
+        match (self.on_error, self.bad.as_mut()) {
+            (OnError::Skip, Some(q)) => {
+                q.write_rejections(&[Rejection {
+                    error,
+                    raw,
+                    raw_bytes,
+                }])?;
+                self.stats.rejected += 1;
+                Ok(())
+            }
+            _ => Err(error.into()),
+        }
+    }
+
+    fn write(&mut self, docs: Vec<(String, String)>) -> Result<()> {
+        let values: Vec<Value> = docs
+            .into_iter()
+            .map(|(text, origin)| {
+                self.stats.chars += text.chars().count() as u64;
+                json!({"text": text, "origin": origin})
+            })
+            .collect();
+        self.stats.documents += values.len() as u64;
+        self.out.write_values(&values)
+    }
+
+    fn commit(self) -> Result<DocumentStats> {
+        self.out.commit()?;
+        if let Some(q) = self.bad {
+            q.commit()?;
+        }
+        Ok(self.stats)
+    }
+}
+
 /// Cuts `files` (in the given order) into documents by `rule` and writes them to `output`.
 /// A file that is neither UTF-8 nor GB18030 is an error naming it, or with
-/// [`OnError::Skip`] one quarantine entry (`{"file", "error"}`) in `quarantine`.
+/// [`OnError::Skip`] a quarantine entry in `quarantine`.
 pub fn text_documents(
     files: &[PathBuf],
     rule: &SplitRule,
@@ -101,47 +159,27 @@ pub fn text_documents(
     quarantine: Option<&Path>,
     on_error: OnError,
 ) -> Result<DocumentStats> {
-    let mut out = JsonlWriter::create(output)?;
-    let mut bad = quarantine.map(JsonlWriter::create).transpose()?;
-    let mut stats = DocumentStats::default();
+    let mut sink = Sink::create(output, quarantine, on_error)?;
     for path in files {
-        stats.files += 1;
+        sink.stats.files += 1;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let text = match decode(&bytes) {
-            Some(t) => t,
-            None => {
-                let e = DataError::new(
-                    path,
-                    DataErrorKind::Decode,
-                    "neither UTF-8 nor GB18030 text",
-                );
-                match (on_error, bad.as_mut()) {
-                    (OnError::Skip, Some(q)) => {
-                        q.write_values(&[json!({"file": path.display().to_string(),
-                            "error": e.to_string(), "kind": "decode"})])?;
-                        stats.rejected += 1;
-                        continue;
-                    }
-                    _ => return Err(e.into()),
-                }
-            }
+        let Some(text) = decode(&bytes) else {
+            let e = DataError::new(
+                path,
+                DataErrorKind::Decode,
+                "neither UTF-8 nor GB18030 text",
+            );
+            sink.reject(e, String::from_utf8_lossy(&bytes).into_owned(), Some(bytes))?;
+            continue;
         };
         let name = path.display().to_string();
-        let docs: Vec<Value> = split_text(&text, rule)
+        let docs = split_text(&text, rule)
             .into_iter()
-            .map(|(line, doc)| {
-                stats.chars += doc.chars().count() as u64;
-                json!({"text": doc, "origin": format!("{name}:{line}")})
-            })
+            .map(|(line, doc)| (doc, format!("{name}:{line}")))
             .collect();
-        stats.documents += docs.len() as u64;
-        out.write_values(&docs)?;
+        sink.write(docs)?;
     }
-    out.commit()?;
-    if let Some(q) = bad {
-        q.commit()?;
-    }
-    Ok(stats)
+    sink.commit()
 }
 
 /// UTF-8 (BOM dropped), else GB18030 when it decodes without replacement.
@@ -208,73 +246,52 @@ pub enum TextSource {
     Conversation(RenderStyle),
 }
 
-/// The records of `input` (any format the readers take) as text documents in `output`
-/// (`origin`: `file:line` or `file#record`). A record without a usable text (a missing or
-/// non-string field, no conversation) goes to `quarantine` with its field and reason under
-/// [`OnError::Skip`], else stops the run with a located error. `origin` names the input in
-/// `origin` instead of its path (e.g. a source whose file is an intermediate one).
+/// The records of `inputs` (any format the readers take, in order) as text documents in
+/// `output` (`origin`: `file:line` or `file#record`). A record without a usable text (a
+/// missing or non-string field, no conversation) goes to `quarantine` with its field and
+/// reason under [`OnError::Skip`], else stops the run with a located error. `origin` names
+/// the inputs in `origin` instead of their paths (e.g. an intermediate file).
 pub fn render_documents(
-    input: &Path,
+    inputs: &[PathBuf],
     source: &TextSource,
     output: &Path,
     quarantine: Option<&Path>,
     reader: &ReaderOptions,
     origin: Option<&str>,
 ) -> Result<DocumentStats> {
-    let mut rd = RecordReader::open(input, reader.clone())?;
-    let mut out = JsonlWriter::create(output)?;
-    let mut bad = quarantine.map(JsonlWriter::create).transpose()?;
-    let mut stats = DocumentStats {
-        files: 1,
-        ..DocumentStats::default()
-    };
-    let name = origin.map_or_else(|| input.display().to_string(), str::to_string);
-    while let Some(batch) = rd.next_batch()? {
-        if let Some(q) = bad.as_mut() {
-            q.write_rejections(&batch.rejections)?;
-        }
-        stats.rejected += batch.rejections.len() as u64;
-        let mut docs = Vec::with_capacity(batch.records.len());
-        for (record, origin) in batch.records.iter().zip(&batch.origins) {
-            let text = match record_text(record, source) {
-                Ok(t) => t,
-                Err(u) => {
-                    let mut e = DataError::new(input, u.kind, u.reason)
-                        .at_record(origin.index)
-                        .in_field(u.field);
-                    if let Some(line) = origin.line {
-                        e = e.at_line(line);
-                    }
-                    match (reader.on_error, bad.as_mut()) {
-                        (OnError::Skip, Some(q)) => {
-                            let raw = serde_json::to_string(record).unwrap_or_default();
-                            q.write_rejections(&[crate::Rejection {
-                                error: e,
-                                raw,
-                                raw_bytes: None,
-                            }])?;
-                            stats.rejected += 1;
-                            continue;
-                        }
-                        _ => return Err(e.into()),
+    let mut sink = Sink::create(output, quarantine, reader.on_error)?;
+    for input in inputs {
+        sink.stats.files += 1;
+        let mut rd = RecordReader::open(input, reader.clone())?;
+        let name = origin.map_or_else(|| input.display().to_string(), str::to_string);
+        while let Some(batch) = rd.next_batch()? {
+            if let Some(q) = sink.bad.as_mut() {
+                q.write_rejections(&batch.rejections)?;
+            }
+            sink.stats.rejected += batch.rejections.len() as u64;
+            let mut docs = Vec::with_capacity(batch.records.len());
+            for (record, at) in batch.records.iter().zip(&batch.origins) {
+                match record_text(record, source) {
+                    Ok(text) => docs.push((
+                        text,
+                        match at.line {
+                            Some(l) => format!("{name}:{l}"),
+                            None => format!("{name}#{}", at.index),
+                        },
+                    )),
+                    Err(u) => {
+                        let mut e = DataError::new(input, u.kind, u.reason)
+                            .at_record(at.index)
+                            .in_field(u.field);
+                        e.line = at.line;
+                        sink.reject(e, serde_json::to_string(record).unwrap_or_default(), None)?;
                     }
                 }
-            };
-            stats.chars += text.chars().count() as u64;
-            let at = match origin.line {
-                Some(l) => format!("{name}:{l}"),
-                None => format!("{name}#{}", origin.index),
-            };
-            docs.push(json!({"text": text, "origin": at}));
+            }
+            sink.write(docs)?;
         }
-        stats.documents += docs.len() as u64;
-        out.write_values(&docs)?;
     }
-    out.commit()?;
-    if let Some(q) = bad {
-        q.commit()?;
-    }
-    Ok(stats)
+    sink.commit()
 }
 
 fn record_text(record: &crate::Record, source: &TextSource) -> Result<String, Unrenderable> {

@@ -52,12 +52,12 @@ pub fn text_documents<'py>(
 /// Records as text documents: `text_field` as it is, or else the record as a conversation
 /// rendered in `style` (an adapter style).
 #[pyfunction]
-#[pyo3(signature = (input, output, *, text_field=None, style="plain", quarantine=None,
+#[pyo3(signature = (inputs, output, *, text_field=None, style="plain", quarantine=None,
     format=None, encoding="auto", on_error="raise", origin=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn render_documents<'py>(
     py: Python<'py>,
-    input: PathBuf,
+    inputs: Vec<PathBuf>,
     output: PathBuf,
     text_field: Option<String>,
     style: &str,
@@ -75,7 +75,7 @@ pub fn render_documents<'py>(
     let stats = py
         .detach(|| {
             pretrain::render_documents(
-                &input,
+                &inputs,
                 &source,
                 &output,
                 quarantine.as_deref(),

@@ -39,20 +39,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("\n".join(plan(recipe)))
         return EXIT_OK
-    show = args.progress if args.progress is not None else sys.stderr.isatty()
     started = time.perf_counter()
     timings: dict[str, float] = {}
     current: list[Any] = [None, started]
+    show_stage = stage_printer(args, STAGES)
 
     def on_stage(name: str, cached: bool) -> None:
         now = time.perf_counter()
         if current[0] is not None:
             timings[current[0]] = round(now - current[1], 3)
         current[:] = [name, now]
-        if show:
-            step = STAGES.index(name) + 1 if name in STAGES else len(STAGES) + 1
-            tag = " (cached)" if cached else ""
-            print(f"[{step}/{len(STAGES) + 1}] {name}{tag}", file=sys.stderr, flush=True)
+        show_stage(name, cached)
 
     check_build(recipe)  # before the lock: a refused build creates nothing
     with output_lock(recipe.out_dir):
@@ -82,6 +79,12 @@ def add_build_parser(sub: Any) -> None:
     p.add_argument(
         "--demo", action="store_true", help="build the embedded demo recipe (no data needed)"
     )
+    add_recipe_run_options(p)
+    p.set_defaults(func=cmd_build)
+
+
+def add_recipe_run_options(p: Any) -> None:
+    """The options of the commands that run a recipe (``build``, ``pretrain``)."""
     p.add_argument("-o", "--output", type=Path, help="output folder (default: [output] dir)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
     p.add_argument(
@@ -91,4 +94,17 @@ def add_build_parser(sub: Any) -> None:
         help="one line per stage on stderr (default: when stderr is a terminal)",
     )
     p.add_argument("--output-format", choices=["text", "json"], default="text")
-    p.set_defaults(func=cmd_build)
+
+
+def stage_printer(args: argparse.Namespace, stages: tuple[str, ...]) -> Any:
+    """``on_stage(name, cached)`` printing ``[k/n] name (cached)`` on stderr when asked
+    (``--progress``, default: when stderr is a terminal); ``write`` is the last step."""
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+
+    def on_stage(name: str, cached: bool) -> None:
+        if show:
+            step = stages.index(name) + 1 if name in stages else len(stages) + 1
+            tag = " (cached)" if cached else ""
+            print(f"[{step}/{len(stages) + 1}] {name}{tag}", file=sys.stderr, flush=True)
+
+    return on_stage

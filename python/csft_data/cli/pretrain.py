@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-EXIT_OK = 0
+from csft_data.cli.build import EXIT_OK, add_recipe_run_options, stage_printer
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -23,14 +23,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         print(f"sources: {names}")
         print("stages: " + " → ".join(STAGES) + f" → write into {recipe.out_dir}")
         return EXIT_OK
-    show = args.progress if args.progress is not None else sys.stderr.isatty()
     started = time.perf_counter()
-
-    def on_stage(name: str, cached: bool) -> None:
-        if show:
-            step = STAGES.index(name) + 1 if name in STAGES else len(STAGES) + 1
-            tag = " (cached)" if cached else ""
-            print(f"[{step}/{len(STAGES) + 1}] {name}{tag}", file=sys.stderr, flush=True)
+    on_stage = stage_printer(args, STAGES)
 
     def on_notice(text: str) -> None:
         print(f"csft-data: {text}", file=sys.stderr, flush=True)
@@ -44,18 +38,6 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_pretrain_arguments(p: Any) -> None:
-    p.add_argument("-o", "--output", type=Path, help="output folder (default: [output] dir)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
-    p.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="one line per stage on stderr (default: when stderr is a terminal)",
-    )
-    p.add_argument("--output-format", choices=["text", "json"], default="text")
-
-
 def add_pretrain_parser(sub: Any) -> None:
     """Adds ``pretrain`` to the top-level subparsers ``sub``."""
     p = sub.add_parser(
@@ -63,5 +45,5 @@ def add_pretrain_parser(sub: Any) -> None:
         help='pretraining recipe (TOML, kind = "pretrain") → packed token shards + manifest',
     )
     p.add_argument("recipe", type=Path, help="the recipe file (see README: Continued pre-training)")
-    add_pretrain_arguments(p)
+    add_recipe_run_options(p)
     p.set_defaults(func=cmd_pretrain)

@@ -86,6 +86,13 @@ class StageResult:
         c: dict[str, Any] = self.stats["sources"][source]
         return c
 
+    def digests(self) -> dict[str, dict[str, Any]]:
+        """Size and sha256 of each of the stage's files (relative names), as the cache recorded
+        them when the stage was written (and checked them when it was reused)."""
+        record = json.loads((self.dir / "stage.json").read_text(encoding="utf-8"))
+        files: dict[str, dict[str, Any]] = record[CACHE_KEY]["files"]
+        return files
+
 
 class StageCache:
     """Runs a stage into ``<root>/<name>-<fingerprint>/`` unless that folder already holds a

@@ -251,10 +251,16 @@ def write_outputs(recipe: Recipe, results: list[StageResult]) -> dict[str, Any]:
     write_report(staging, manifest, results)
     write_card(staging, manifest, recipe)
 
+    publish(staging, out)
+    return manifest
+
+
+def publish(staging: Path, out: Path) -> None:
+    """Moves everything in ``staging`` into ``out`` (a folder there replaced whole), then
+    removes ``staging``."""
     for entry in sorted(staging.iterdir()):
         dest = out / entry.name
         if dest.is_dir():
             shutil.rmtree(dest)
         entry.replace(dest)
     staging.rmdir()
-    return manifest

@@ -16,6 +16,7 @@ from csft_data._core import ConfigError
 from csft_data.adapters import STYLES
 from csft_data.config_file import load_toml
 from csft_data.pipeline.config import (
+    _C,
     DecontamConfig,
     DedupConfig,
     DiversifyConfig,
@@ -99,6 +100,71 @@ def load_recipe(path: str | Path, out_dir: str | Path | None = None) -> Recipe:
     return parse_recipe(data, base=file.resolve().parent, file=str(file), out_dir=out_dir)
 
 
+def read_config(data: dict[str, Any], cls: type[_C], file: str, *args: Any) -> _C:
+    """The configuration of the recipe table ``cls.SECTION`` (empty when absent), checked."""
+    t = _Table(data.get(cls.SECTION, {}), cls.SECTION, file)
+    config = cls.from_table(t, *args)
+    t.finish()
+    return config
+
+
+def output_target(given: str | None, out_dir: str | Path | None, base: Path, file: str) -> Path:
+    """The output folder: ``out_dir`` (-o) over ``[output] dir``, one of them required."""
+    if out_dir is None and given is None:
+        raise ConfigError(f"{file}: [output] dir: missing, and no -o/--output given")
+    return Path(out_dir) if out_dir is not None else _path(base, str(given))
+
+
+def source_table(entry: Any, i: int, file: str, taken: list[str]) -> tuple[_Table, str]:
+    """The ``i``-th ``[[source]]`` table and its name (letters, digits, - and _; not in
+    ``taken``); later errors name the source."""
+    t = _Table(entry, f"source {i + 1}", file)
+    name: str = t.require("name", str)
+    t.where = f"source {name!r}"
+    if not name.replace("_", "").replace("-", "").isalnum():
+        raise t._err("name", f"letters, digits, - and _ only, got {name!r}")
+    if name in taken:
+        raise t._err("name", f"two sources are named {name!r}")
+    return t, name
+
+
+def source_paths(t: _Table, base: Path) -> tuple[Path, ...]:
+    """A source's ``path = "..."`` or ``paths = [...]`` (exactly one), resolved."""
+    many = t.strings("paths")
+    one = t.get("path", str)
+    if (many is None) == (one is None):
+        raise t._err("path", 'give exactly one of path = "..." or paths = [...]')
+    return tuple(_path(base, p) for p in (many or (one,)))
+
+
+def read_evals(dc: _Table, known: dict[str, Any], base: Path, file: str) -> tuple[EvalSet, ...]:
+    """The evaluation files of ``[decontaminate] eval = [{ path, adapter, fields }, ...]``."""
+    evals: list[EvalSet] = []
+    for j, e in enumerate(dc.get("eval", list, [])):
+        if not isinstance(e, dict):
+            raise dc._err(
+                "eval", f"entry {j + 1}: expected a table {{ path = ..., adapter = ... }}"
+            )
+        et = _Table(e, f"decontaminate eval {j + 1}", file)
+        ea = et.get("adapter", str)
+        if ea is not None and ea not in known:
+            raise et._err("adapter", f"unknown adapter {ea!r}; see `csft-data sources`")
+        evals.append(EvalSet(_path(base, et.require("path", str)), ea, et.strings("fields")))
+        et.finish()
+    return tuple(evals)
+
+
+def read_seed_and_on_error(data: dict[str, Any], file: str, seed: int) -> tuple[int, str]:
+    """The top-level ``seed`` (default ``seed``) and ``on_error`` (skip or raise)."""
+    value = data.get("seed", seed)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{file}: seed: expected an integer, got {value!r}")
+    on_error = data.get("on_error", "skip")
+    if on_error not in ("skip", "raise"):
+        raise ConfigError(f"{file}: on_error: expected skip or raise, got {on_error!r}")
+    return value, on_error
+
+
 def parse_recipe(
     data: dict[str, Any], *, base: Path, file: str = "<recipe>", out_dir: str | Path | None = None
 ) -> Recipe:
@@ -128,9 +194,7 @@ def parse_recipe(
     dir_ = output.get("dir", str, None)
     name = output.get("name", str, "csft")
     output.finish()
-    if out_dir is None and dir_ is None:
-        raise ConfigError(f"{file}: [output] dir: missing, and no -o/--output given")
-    target = Path(out_dir) if out_dir is not None else _path(base, str(dir_))
+    target = output_target(dir_, out_dir, base, file)
     if not name.replace("_", "").replace("-", "").isalnum():
         raise ConfigError(f"{file}: [output] name: letters, digits, - and _ only, got {name!r}")
 
@@ -139,21 +203,11 @@ def parse_recipe(
         raise ConfigError(f"{file}: no [[source]] tables: a recipe needs at least one source")
     sources: list[Source] = []
     for i, raw in enumerate(raw_sources):
-        t = _Table(raw, f"source {i + 1}", file)
-        sname = t.require("name", str)
-        t.where = f"source {sname!r}"
-        if not sname.replace("_", "").replace("-", "").isalnum():
-            raise t._err("name", f"letters, digits, - and _ only, got {sname!r}")
-        if any(s.name == sname for s in sources):
-            raise t._err("name", f"two sources are named {sname!r}")
+        t, sname = source_table(raw, i, file, [s.name for s in sources])
         adapter = t.require("adapter", str)
         if adapter not in known:
             raise t._err("adapter", f"unknown adapter {adapter!r}; see `csft-data sources`")
-        paths_ = t.strings("paths")
-        one = t.get("path", str)
-        if (paths_ is None) == (one is None):
-            raise t._err("path", 'give exactly one of path = "..." or paths = [...]')
-        files = tuple(_path(base, p) for p in (paths_ or (one,)))
+        files = source_paths(t, base)
         style = t.get("style", str)
         if style is not None and style not in STYLES:
             raise t._err("style", f"expected one of {', '.join(STYLES)}, got {style!r}")
@@ -173,35 +227,17 @@ def parse_recipe(
         )
         t.finish()
 
-    norm = _Table(data.get("normalize", {}), "normalize", file)
-    normalize = NormalizeConfig.from_table(norm)
-    norm.finish()
-
-    dd = _Table(data.get("dedup", {}), "dedup", file)
-    dedup = DedupConfig.from_table(dd)
-    dd.finish()
+    normalize = read_config(data, NormalizeConfig, file)
+    dedup = read_config(data, DedupConfig, file)
 
     dc = _Table(data.get("decontaminate", {}), "decontaminate", file)
-    evals: list[EvalSet] = []
-    for j, e in enumerate(dc.get("eval", list, [])):
-        if not isinstance(e, dict):
-            raise dc._err(
-                "eval", f"entry {j + 1}: expected a table {{ path = ..., adapter = ... }}"
-            )
-        et = _Table(e, f"decontaminate eval {j + 1}", file)
-        ea = et.get("adapter", str)
-        if ea is not None and ea not in known:
-            raise et._err("adapter", f"unknown adapter {ea!r}; see `csft-data sources`")
-        evals.append(EvalSet(_path(base, et.require("path", str)), ea, et.strings("fields")))
-        et.finish()
+    evals = read_evals(dc, known, base, file)
     decontaminate = DecontamConfig.from_table(dc)
     dc.finish()
 
     lengths: LengthsConfig | None = None
     if "lengths" in data:
-        ln = _Table(data["lengths"], "lengths", file)
-        lengths = LengthsConfig.from_table(ln, base)
-        ln.finish()
+        lengths = read_config(data, LengthsConfig, file, base)
 
     diversify: DiversifyConfig | None = None
     if "diversify" in data:
@@ -211,23 +247,16 @@ def parse_recipe(
         if diversify.instructions is None and diversify.generator is None:
             raise dv._err("generator", "give instructions = FILE, or a generator to make them")
 
-    mx = _Table(data.get("mixture", {}), "mixture", file)
-    mixture = MixtureConfig.from_table(mx)
-    mx.finish()
+    mixture = read_config(data, MixtureConfig, file)
 
     sp = _Table(data.get("split", {}), "split", file)
     split_seed = sp.get("seed", int, None)
     split = SplitConfig.from_table(sp)
     sp.finish()
-    seed = data.get("seed", split_seed if split_seed is not None else 42)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"{file}: seed: expected an integer, got {seed!r}")
-    en = _Table(data.get("engine", {}), "engine", file)
-    engine = EngineConfig.from_table(en)
-    en.finish()
-    on_error = data.get("on_error", "skip")
-    if on_error not in ("skip", "raise"):
-        raise ConfigError(f"{file}: on_error: expected skip or raise, got {on_error!r}")
+    seed, on_error = read_seed_and_on_error(
+        data, file, split_seed if split_seed is not None else 42
+    )
+    engine = read_config(data, EngineConfig, file)
 
     return Recipe(
         path=None,
@@ -238,7 +267,7 @@ def parse_recipe(
         normalize=normalize,
         dedup=dedup,
         decontaminate=decontaminate,
-        evals=tuple(evals),
+        evals=evals,
         lengths=lengths,
         mixture=mixture,
         split=split,

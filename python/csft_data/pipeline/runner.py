@@ -256,7 +256,7 @@ def output_lock(out: str | Path) -> Iterator[None]:
         os.close(fd)  # closing the last descriptor releases the lock
 
 
-def _clear_leftovers(out: Path) -> list[Path]:
+def clear_leftovers(out: Path) -> list[Path]:
     """What a killed build left in ``out`` (the lock is held: no build is running there): the
     staging folder, half-built stages and temporary files of dead processes."""
     removed = []
@@ -300,7 +300,7 @@ def build(
         ray_engine.hold() if r.engine.kind == "ray" else nullcontext()
     )
     with output_lock(out), engine:
-        for path in _clear_leftovers(out):
+        for path in clear_leftovers(out):
             if on_notice is not None:
                 on_notice(f"removed {path}, left by an interrupted build")
         cache = StageCache(out / ".cache", on_stage, on_notice)
@@ -316,11 +316,11 @@ def build(
         if on_stage is not None:
             on_stage("write", False)
         manifest = write_outputs(r, results)
-        _prune_cache(cache.root, {res.dir.name for res in results} | {GENERATIONS})
+        prune_cache(cache.root, {res.dir.name for res in results} | {GENERATIONS})
     return BuildResult(out_dir=out, manifest=manifest, stages=results)
 
 
-def _prune_cache(root: Path, keep: set[str]) -> None:
+def prune_cache(root: Path, keep: set[str]) -> None:
     """Removes cached stages that this build did not use (older fingerprints)."""
     for d in root.iterdir():
         if d.is_dir() and d.name not in keep:

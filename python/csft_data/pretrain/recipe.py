@@ -29,9 +29,16 @@ from csft_data.pipeline.config import (
     EngineConfig,
     NormalizeConfig,
     _Table,
-    resolve_path,
 )
-from csft_data.pipeline.recipe import EvalSet
+from csft_data.pipeline.recipe import (
+    EvalSet,
+    output_target,
+    read_config,
+    read_evals,
+    read_seed_and_on_error,
+    source_paths,
+    source_table,
+)
 from csft_data.pretrain.config import (
     CATEGORIES,
     MixtureConfig,
@@ -136,24 +143,15 @@ def parse_pretrain_recipe(
     top.finish()
 
     output = _Table(data.get("output", {}), "output", file)
-    dir_ = output.get("dir", str, None)
+    target = output_target(output.get("dir", str, None), out_dir, base, file)
     output.finish()
-    if out_dir is None and dir_ is None:
-        raise ConfigError(f"{file}: [output] dir: missing, and no -o/--output given")
-    target = Path(out_dir) if out_dir is not None else resolve_path(base, str(dir_))
 
     raw = data.get("source")
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{file}: no [[source]] tables: a recipe needs at least one source")
     sources: list[DocSource] = []
     for i, entry in enumerate(raw):
-        t = _Table(entry, f"source {i + 1}", file)
-        name = t.require("name", str)
-        t.where = f"source {name!r}"
-        if not name.replace("_", "").replace("-", "").isalnum():
-            raise t._err("name", f"letters, digits, - and _ only, got {name!r}")
-        if any(s.name == name for s in sources):
-            raise t._err("name", f"two sources are named {name!r}")
+        t, name = source_table(entry, i, file, [s.name for s in sources])
         category = t.choice("category", CATEGORIES, "general")
         adapter = t.get("adapter", str)
         default_format = "sft" if adapter else ("records" if "text_field" in entry else "text")
@@ -165,10 +163,7 @@ def parse_pretrain_recipe(
                 raise t._err("adapter", f"unknown adapter {adapter!r}; see `csft-data sources`")
         elif adapter is not None:
             raise t._err("adapter", f'an adapter is for format = "sft", not {fmt!r}')
-        many = t.strings("paths")
-        one = t.get("path", str)
-        if (many is None) == (one is None):
-            raise t._err("path", 'give exactly one of path = "..." or paths = [...]')
+        paths = source_paths(t, base)
         split = t.get("split", str, "file")
         if split not in ("file", "blank-line", "line") and not (
             split.startswith("separator:") and split[len("separator:") :].strip()
@@ -182,7 +177,7 @@ def parse_pretrain_recipe(
                 name=name,
                 category=category,
                 format=fmt,
-                paths=tuple(resolve_path(base, p) for p in (many or (one,))),
+                paths=paths,
                 split=split,
                 glob=t.get("glob", str, "*.txt"),
                 text_field=t.get("text_field", str, TEXT),
@@ -192,73 +187,34 @@ def parse_pretrain_recipe(
         )
         t.finish()
 
-    norm = _Table(data.get("normalize", {}), "normalize", file)
-    normalize = NormalizeConfig.from_table(norm)
-    norm.finish()
-    dd = _Table(data.get("dedup", {}), "dedup", file)
-    if "fields" in dd.data:
-        raise dd._err("fields", "documents are deduplicated on their text; no fields to choose")
-    dedup = replace(DedupConfig.from_table(dd), fields=(TEXT,))
-    dd.finish()
-    pg = _Table(data.get("paragraphs", {}), "paragraphs", file)
-    paragraphs = ParagraphConfig.from_table(pg)
-    pg.finish()
-    qt = _Table(data.get("quality", {}), "quality", file)
-    quality = QualityConfig.from_table(qt)
-    qt.finish()
-
+    # documents are deduplicated and checked on their text: no fields to choose
+    for section in ("dedup", "decontaminate"):
+        if "fields" in data.get(section, {}):
+            raise ConfigError(f"{file}: [{section}] fields: documents have one field, text")
     dc = _Table(data.get("decontaminate", {}), "decontaminate", file)
-    evals: list[EvalSet] = []
-    for j, e in enumerate(dc.get("eval", list, [])):
-        if not isinstance(e, dict):
-            raise dc._err(
-                "eval", f"entry {j + 1}: expected a table {{ path = ..., adapter = ... }}"
-            )
-        et = _Table(e, f"decontaminate eval {j + 1}", file)
-        ea = et.get("adapter", str)
-        if ea is not None and ea not in known:
-            raise et._err("adapter", f"unknown adapter {ea!r}; see `csft-data sources`")
-        evals.append(EvalSet(resolve_path(base, et.require("path", str)), ea, et.strings("fields")))
-        et.finish()
-    if "fields" in dc.data:
-        raise dc._err("fields", "documents are checked on their text; no fields to choose")
+    evals = read_evals(dc, known, base, file)
     decontaminate = replace(DecontamConfig.from_table(dc), fields=(TEXT,))
     dc.finish()
-
-    mx = _Table(data.get("mixture", {}), "mixture", file)
-    mixture = MixtureConfig.from_table(mx)
-    mx.finish()
+    mixture = read_config(data, MixtureConfig, file)
     if mixture.tokens is not None:
-        have = {s.category for s in sources}
-        missing = sorted(set(mixture.tokens) - have)
+        missing = sorted(set(mixture.tokens) - {s.category for s in sources})
         if missing:
             raise ConfigError(
                 f"{file}: [mixture] tokens: no source has category {', '.join(missing)}"
             )
-    pk = _Table(data.get("pack", {}), "pack", file)
-    pack = PackConfig.from_table(pk, base)
-    pk.finish()
-    en = _Table(data.get("engine", {}), "engine", file)
-    engine = EngineConfig.from_table(en)
-    en.finish()
-    seed = data.get("seed", 42)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"{file}: seed: expected an integer, got {seed!r}")
-    on_error = data.get("on_error", "skip")
-    if on_error not in ("skip", "raise"):
-        raise ConfigError(f"{file}: on_error: expected skip or raise, got {on_error!r}")
+    seed, on_error = read_seed_and_on_error(data, file, 42)
     return PretrainRecipe(
         out_dir=target,
         seed=seed,
         sources=tuple(sources),
-        normalize=normalize,
-        dedup=dedup,
-        paragraphs=paragraphs,
-        quality=quality,
+        normalize=read_config(data, NormalizeConfig, file),
+        dedup=replace(read_config(data, DedupConfig, file), fields=(TEXT,)),
+        paragraphs=read_config(data, ParagraphConfig, file),
+        quality=read_config(data, QualityConfig, file),
         decontaminate=decontaminate,
-        evals=tuple(evals),
+        evals=evals,
         mixture=mixture,
-        pack=pack,
+        pack=read_config(data, PackConfig, file, base),
         on_error=on_error,
-        engine=engine,
+        engine=read_config(data, EngineConfig, file),
     )

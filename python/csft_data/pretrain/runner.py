@@ -15,10 +15,8 @@ removed by stage and reason; the packed tokens per source and category, and the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,7 +30,8 @@ from csft_data.pipeline.cache import StageCache, StageResult, fingerprint, link_
 from csft_data.pipeline.decontaminate import decontaminate_stage
 from csft_data.pipeline.dedup import dedup_stage
 from csft_data.pipeline.normalize import normalize_stage
-from csft_data.pipeline.runner import output_lock
+from csft_data.pipeline.outputs import publish
+from csft_data.pipeline.runner import clear_leftovers, output_lock, prune_cache
 from csft_data.pretrain.recipe import TEXT, PretrainRecipe, load_pretrain_recipe
 from csft_data.pretrain.report import write_report
 from csft_data.pretrain.stages import (
@@ -43,7 +42,7 @@ from csft_data.pretrain.stages import (
     source_files,
     tokens_stage,
 )
-from csft_data.write import remove_stale_temps, same_file
+from csft_data.write import same_file
 
 STAGES = (
     "documents",
@@ -111,10 +110,9 @@ def build_pretrain(
     _check(r)
     out = r.out_dir
     with output_lock(out):
-        for path in remove_stale_temps(out):
+        for path in clear_leftovers(out):
             if on_notice is not None:
                 on_notice(f"removed {path}, left by an interrupted build")
-        shutil.rmtree(out / ".staging", ignore_errors=True)
         cache = StageCache(out / ".cache", on_stage, on_notice)
         results = [documents_stage(cache, r)]
         results.append(normalize_stage(cache, r, results[-1], fields=(TEXT,)))
@@ -127,19 +125,8 @@ def build_pretrain(
         if on_stage is not None:
             on_stage("write", False)
         manifest = _write(r, results)
-        keep = {res.dir.name for res in results}
-        for d in (out / ".cache").iterdir():
-            if d.is_dir() and d.name not in keep:
-                shutil.rmtree(d, ignore_errors=True)
+        prune_cache(cache.root, {res.dir.name for res in results})
     return PretrainResult(out_dir=out, manifest=manifest, stages=results)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _write(r: PretrainRecipe, results: list[StageResult]) -> dict[str, Any]:
@@ -150,11 +137,13 @@ def _write(r: PretrainRecipe, results: list[StageResult]) -> dict[str, Any]:
     by_name = {res.name: res for res in results}
     pack = by_name["pack"]
     packed = pack.stats["pack"]
+    pack_files = pack.digests()
     shards = []
     for s in packed["shards"]:
         for key in ("tokens", "docs"):
             link_or_copy(pack.dir / s[key], staging / s[key])
-        shards.append({**s, "sha256": _sha256(staging / s["tokens"])})
+        # the pack stage's verified record of the file (the cache hashed it when it wrote it)
+        shards.append({**s, "sha256": pack_files[s["tokens"]]["sha256"]})
     removed_files = []
     for res in results:
         for f in sorted(res.dir.rglob("*.jsonl")):
@@ -231,10 +220,5 @@ def _write(r: PretrainRecipe, results: list[StageResult]) -> dict[str, Any]:
     write_report(staging, manifest, results)
     for old in out.glob("shard-*.bin"):
         old.unlink()
-    for entry in sorted(staging.iterdir()):
-        dest = out / entry.name
-        if dest.is_dir():
-            shutil.rmtree(dest)
-        entry.replace(dest)
-    staging.rmdir()
+    publish(staging, out)
     return manifest

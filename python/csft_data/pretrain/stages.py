@@ -128,36 +128,16 @@ def _records_documents(
     s: DocSource, inputs: list[Path], out: Path, bad: Path, on_error: str
 ) -> dict[str, int]:
     """Documents of record files (a text field, or SFT records rendered), in input order."""
-    parts, total = [], {"files": 0, "documents": 0, "rejected": 0, "chars": 0}
-    for k, f in enumerate(inputs):
-        part = out.with_name(f".{out.stem}.{k}.jsonl")
-        st = _core.render_documents(
-            f,
-            part,
-            text_field=s.text_field if s.format == "records" else None,
-            style=s.style or "plain",
-            quarantine=bad.with_name(f".{bad.stem}.{k}.jsonl"),
-            on_error=on_error,
-            # SFT records are named by source and record of the adapted data, not the temp file
-            origin=f"{s.name}/{s.adapter}" if s.format == "sft" else None,
-        )
-        parts.append(part)
-        for key in total:
-            total[key] += st[key]
-    # one file per source: the parts concatenated, lines copied verbatim
-    _core.partition_jsonl(parts, bytes(total["documents"]), [out])
-    bads = [bad.with_name(f".{bad.stem}.{k}.jsonl") for k in range(len(inputs))]
-    _concat_text(bads, bad)
-    for p in parts + bads:
-        p.unlink(missing_ok=True)
-    return total
-
-
-def _concat_text(parts: list[Path], out: Path) -> None:
-    with out.open("wb") as w:
-        for p in parts:
-            if p.is_file():
-                w.write(p.read_bytes())
+    return _core.render_documents(
+        inputs,
+        out,
+        text_field=s.text_field if s.format == "records" else None,
+        style=s.style or "plain",
+        quarantine=bad,
+        on_error=on_error,
+        # SFT records are named by source and record of the adapted data, not the temp file
+        origin=f"{s.name}/{s.adapter}" if s.format == "sft" else None,
+    )
 
 
 def paragraphs_stage(cache: StageCache, recipe: PretrainRecipe, up: StageResult) -> StageResult:
