@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+from csft_data.cli.common import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, add_output_format_option
 
 
 def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -73,7 +73,7 @@ def _mcqa_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--limit", type=int, help="evaluate the first N items only")
     p.add_argument("--output", type=Path, help="output folder (default ./eval-<bench>-<mode>)")
-    p.add_argument("--output-format", choices=["text", "json"], default="text")
+    add_output_format_option(p)
     p.add_argument(
         "--nproc",
         type=int,
@@ -359,7 +359,7 @@ def add_eval_parsers(ev: Any) -> None:
     mem.add_argument("--output", type=Path, help="JSONL of memorized samples (memorization.jsonl)")
     mem.add_argument("--all", action="store_true", help="list every sample, not only memorized")
     mem.add_argument("--json", type=Path, help="also write the summary as JSON here")
-    mem.add_argument("--output-format", choices=["text", "json"], default="text")
+    add_output_format_option(mem)
     mem.set_defaults(func=_guard(cmd_memorization))
 
     j = ev.add_parser("judge", help="score each answer alone (1-10) with a judge model")

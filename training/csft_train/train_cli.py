@@ -12,8 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-EXIT_OK = 0
-EXIT_ERROR = 2
+from csft_data.cli.common import EXIT_ERROR, EXIT_OK
 
 
 def _fail(msg: str) -> int:

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from csft_data._core import ConfigError
+from csft_data.cli.common import EXIT_OK, add_recipe_run_options, stage_printer
 from csft_data.write import write_text_atomic
-
-EXIT_OK = 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -69,7 +67,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_build_parser(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Adds ``build`` to the top-level subparsers ``sub``."""
     p = sub.add_parser(
         "build",
@@ -81,30 +79,3 @@ def add_build_parser(sub: Any) -> None:
     )
     add_recipe_run_options(p)
     p.set_defaults(func=cmd_build)
-
-
-def add_recipe_run_options(p: Any) -> None:
-    """The options of the commands that run a recipe (``build``, ``pretrain``)."""
-    p.add_argument("-o", "--output", type=Path, help="output folder (default: [output] dir)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
-    p.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="one line per stage on stderr (default: when stderr is a terminal)",
-    )
-    p.add_argument("--output-format", choices=["text", "json"], default="text")
-
-
-def stage_printer(args: argparse.Namespace, stages: tuple[str, ...]) -> Any:
-    """``on_stage(name, cached)`` printing ``[k/n] name (cached)`` on stderr when asked
-    (``--progress``, default: when stderr is a terminal); ``write`` is the last step."""
-    show = args.progress if args.progress is not None else sys.stderr.isatty()
-
-    def on_stage(name: str, cached: bool) -> None:
-        if show:
-            step = stages.index(name) + 1 if name in stages else len(stages) + 1
-            tag = " (cached)" if cached else ""
-            print(f"[{step}/{len(stages) + 1}] {name}{tag}", file=sys.stderr, flush=True)
-
-    return on_stage

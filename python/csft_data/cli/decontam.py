@@ -7,25 +7,28 @@ import json
 from pathlib import Path
 from typing import Any
 
+from csft_data.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    Files,
+    add_output_format_option,
+    add_reading_options,
+    inputs,
+)
 from csft_data.decontam import decontaminate
-from csft_data.write import PathArg, quarantine_arg
-
-EXIT_OK, EXIT_FINDINGS = 0, 1
+from csft_data.write import quarantine_arg
 
 
 def _names(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def decontaminate_io(
-    args: argparse.Namespace,
-) -> tuple[list[PathArg], list[PathArg], list[Path]]:
-    """The files ``decontaminate`` reads and writes (see ``csft_data.cli.WRITES``)."""
-    inputs: list[PathArg] = [("the input", p) for p in args.inputs]
-    inputs += [("the --eval file", p) for p in args.eval]
+def decontaminate_io(args: argparse.Namespace) -> Files:
+    """The files ``decontaminate`` reads and writes."""
+    read = [*inputs(args.inputs), *inputs(args.eval, "the --eval file")]
     quarantine = quarantine_arg(args.quarantine, args.on_error, args.output)
     outputs = [("-o/--output", args.output), ("--report", args.report), quarantine]
-    return inputs, outputs, []
+    return read, outputs, []
 
 
 def cmd_decontaminate(args: argparse.Namespace) -> int:
@@ -61,7 +64,8 @@ def cmd_decontaminate(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if rejected else EXIT_OK
 
 
-def add_decontaminate_parser(sub: Any) -> None:
+def register(sub: Any) -> None:
+    """Adds ``decontaminate`` to the top-level subparsers ``sub``."""
     p = sub.add_parser(
         "decontaminate",
         help="drop training records that contain evaluation items (n-gram overlap)",
@@ -81,10 +85,6 @@ def add_decontaminate_parser(sub: Any) -> None:
         help="share of an item's n-grams a record must contain to be removed (default 0.5)",
     )
     p.add_argument("--report", type=Path, help="one line per removed record (JSONL)")
-    r = p.add_argument_group("reading")
-    r.add_argument("--format", choices=["jsonl", "json", "csv", "parquet"])
-    r.add_argument("--encoding", default="auto")
-    r.add_argument("--on-error", choices=["raise", "skip"], default="raise")
-    r.add_argument("--quarantine", type=Path, help="where rejected records go (JSONL)")
-    p.add_argument("--output-format", choices=["text", "json"], default="text")
-    p.set_defaults(func=cmd_decontaminate)
+    add_reading_options(p, quarantine_help="where rejected records go (JSONL)", batch_size=False)
+    add_output_format_option(p)
+    p.set_defaults(func=cmd_decontaminate, files=decontaminate_io)

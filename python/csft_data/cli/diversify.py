@@ -11,10 +11,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from csft_data.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    Files,
+    add_output_format_option,
+    add_progress_option,
+)
 from csft_data.pipeline.config import SCENARIOS, SIMILARITIES, DiversifyConfig
-from csft_data.write import PathArg
-
-EXIT_OK, EXIT_FINDINGS = 0, 1
 
 #: The generation options (``DiversifyConfig`` keys): (type, help); default: the config's.
 _OPTIONS: dict[str, tuple[Any, str]] = {
@@ -42,13 +46,13 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
 }
 
 
-def diversify_io(args: argparse.Namespace) -> tuple[list[PathArg], list[PathArg], list[Path]]:
-    """The files ``diversify`` reads and writes (see ``csft_data.cli.WRITES``)."""
+def diversify_io(args: argparse.Namespace) -> Files:
+    """The files ``diversify`` reads and writes."""
     from csft_data.diversifier.run import rejected_name
 
-    inputs: list[PathArg] = [("the --seeds file", args.seeds), ("the --terms file", args.terms)]
+    read = [("the --seeds file", args.seeds), ("the --terms file", args.terms)]
     rejected = args.rejected or rejected_name(args.output)
-    return inputs, [("-o/--output", args.output), ("--rejected", rejected)], []
+    return read, [("-o/--output", args.output), ("--rejected", rejected)], []
 
 
 def cmd_diversify(args: argparse.Namespace) -> int:
@@ -85,7 +89,7 @@ def cmd_diversify(args: argparse.Namespace) -> int:
     return EXIT_OK if result.reached else EXIT_FINDINGS
 
 
-def add_diversify_parser(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Adds ``diversify`` to the top-level subparsers ``sub``."""
     p = sub.add_parser(
         "diversify",
@@ -122,6 +126,6 @@ def add_diversify_parser(sub: Any) -> None:
     m.add_argument("--retries", type=int, default=3, help="url: more tries after 429/5xx (3)")
     m.add_argument("--backoff", type=float, default=1.0, help="url: first retry delay (1 s)")
     m.add_argument("--timeout", type=float, default=120.0, help="url: seconds per request")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--output-format", choices=["text", "json"], default="text")
-    p.set_defaults(func=cmd_diversify)
+    add_progress_option(p)
+    add_output_format_option(p)
+    p.set_defaults(func=cmd_diversify, files=diversify_io)

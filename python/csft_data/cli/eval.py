@@ -2,7 +2,7 @@
 outputs against references with SF-Med's win/tie/loss (``eval rouge``).
 
 Model-driven evaluation (``eval cmb``, ``eval mcqa``, ``eval memorization``, ``eval judge``)
-belongs to the training module (``training/``) and is hooked in by ``cli_train``.
+belongs to the training module (``training/``) and is hooked in by :mod:`csft_data.cli.train`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+from csft_data.cli.common import EXIT_OK, Files, add_output_format_option
 from csft_data.cli.train import add_model_eval_parsers
 from csft_data.cmb import score_files
 from csft_data.rouge import PREDICTION_FIELDS, REFERENCE_FIELDS, rouge_files
 
-EXIT_OK = 0
+
+def score_io(args: argparse.Namespace) -> Files:
+    """The files ``eval score`` reads and writes."""
+    read = [
+        ("the --predictions file", args.predictions),
+        ("the --answers file", args.answers),
+        ("the --questions file", args.questions),
+    ]
+    return read, [("--json", args.json)], []
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -36,6 +45,16 @@ def cmd_score(args: argparse.Namespace) -> int:
             f"{result.missing:,} had no prediction (counted wrong)"
         )
     return EXIT_OK
+
+
+def rouge_io(args: argparse.Namespace) -> Files:
+    """The files ``eval rouge`` reads and writes."""
+    read = [
+        ("the --predictions file", args.predictions),
+        ("the --references file", args.references),
+        ("the --against file", args.against),
+    ]
+    return read, [("--json", args.json), ("--per-item", args.per_item)], []
 
 
 def cmd_rouge(args: argparse.Namespace) -> int:
@@ -71,7 +90,7 @@ def cmd_rouge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_eval_parser(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Adds ``eval`` and its subcommands to the top-level subparsers ``sub``."""
     p = sub.add_parser("eval", help="benchmark evaluation: score predictions (CMB)")
     ev = p.add_subparsers(dest="eval_command", required=True, metavar="EVAL")
@@ -99,8 +118,8 @@ def add_eval_parser(sub: Any) -> None:
     )
     s.add_argument("--questions", type=Path, help="CMB question items (option keys for strict)")
     s.add_argument("--json", type=Path, help="also write the scores as JSON here")
-    s.add_argument("--output-format", choices=["text", "json"], default="text")
-    s.set_defaults(func=cmd_score)
+    add_output_format_option(s)
+    s.set_defaults(func=cmd_score, files=score_io)
     r = ev.add_parser(
         "rouge",
         help="ROUGE-L (character level for Chinese) of predictions against references; "
@@ -133,6 +152,6 @@ def add_eval_parser(sub: Any) -> None:
     r.add_argument("--reference-field", help="the references' text field")
     r.add_argument("--json", type=Path, help="also write the summary as JSON here")
     r.add_argument("--per-item", type=Path, help="write per-item scores as JSONL here")
-    r.add_argument("--output-format", choices=["text", "json"], default="text")
-    r.set_defaults(func=cmd_rouge)
+    add_output_format_option(r)
+    r.set_defaults(func=cmd_rouge, files=rouge_io)
     add_model_eval_parsers(ev)

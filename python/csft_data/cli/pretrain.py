@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from csft_data.cli.build import EXIT_OK, add_recipe_run_options, stage_printer
+from csft_data.cli.common import EXIT_OK, add_recipe_run_options, stage_printer
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -38,7 +38,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_pretrain_parser(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Adds ``pretrain`` to the top-level subparsers ``sub``."""
     p = sub.add_parser(
         "pretrain",

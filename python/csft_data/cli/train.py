@@ -17,7 +17,8 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
-EXIT_ERROR = 2
+from csft_data.cli.common import EXIT_ERROR
+
 #: The entry-point group of the registered command groups.
 COMMANDS_GROUP = "csft_data.commands"
 INSTALL_HINT = "python -m pip install ./training  (from the csft-data source tree)"
@@ -79,7 +80,7 @@ def _add_group(sub: Any, group: str, stubs: dict[str, str]) -> None:
         add(sub)
 
 
-def add_train_parser(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Adds ``train`` and its subcommands to the top-level subparsers ``sub``."""
     p = sub.add_parser(
         "train", help="train models: continued pre-training, SFT, DPO, preference selection, sweeps"
