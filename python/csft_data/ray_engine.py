@@ -12,13 +12,20 @@ driver forms components from their edges and splits them as a local run does. Bo
 therefore write the same bytes. A task whose worker dies is retried by Ray (``max_retries``); a
 sketch written by a half-finished attempt is never seen (atomic writes).
 
-The build's per-source stages (adapt, normalize) run one Ray task per source through
-:func:`run_each`, with the same functions as locally.
+The build's per-source stages run one Ray task per source through :func:`run_each`, with the
+same functions as locally: adapt, normalize, decontaminate (each task checks its source
+against the evaluation files, converted once on the driver; the driver concatenates the hits
+and rejections in source order and counts the distinct items hit from the hits) and lengths
+(each task counts and routes its source; the driver writes ``totals.bin`` from the tasks'
+arrays). Their outputs, stats and fingerprints are the local engine's.
 
 Not done here: the LSH group-by, the split of components and the copy of the kept records run
 on the driver (in Rust, out of core past the memory limit), not as Ray shuffles; the unit of
-parallelism is the input file, as for Ray Data's JSON reader, so a corpus in one huge file
-gains nothing (shard it); decontamination, lengths and the split run on the driver.
+parallelism is the input file (a build's source), as for Ray Data's JSON reader, so a corpus
+in one huge file gains nothing (shard it); a decontaminate task reads the evaluation files and
+builds their index again for its source, and uses all the cores of its node (the core's
+decontamination takes no thread count); the diversify stage, the mixture and the split (and
+the pretraining build's own stages) run on the driver.
 """
 
 from __future__ import annotations
@@ -221,8 +228,8 @@ def run_each(
 ) -> list[T]:
     """``fn(*args, **kwargs)`` for each call, in order: here (``kind="local"``) or as one Ray
     task each (``"ray"``; retried if its worker dies). For the build's per-source stages
-    (adapt, normalize), whose calls read and write files that every node sees; ``fn`` must be
-    importable by the workers (a module-level function)."""
+    (adapt, normalize, decontaminate, lengths), whose calls read and write files that every
+    node sees; ``fn`` must be importable by the workers (a module-level function)."""
     if kind == "local":
         return [fn(*args, **kwargs) for args, kwargs in calls]
     ray = _import_ray()

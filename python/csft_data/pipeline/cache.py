@@ -3,7 +3,8 @@ runs a stage into a folder named by the stage's fingerprint (its configuration, 
 fingerprint, the identity of the files it reads and the csft-data version), so a re-run after
 a crash or a change in a later stage reuses every stage that did not change; the
 :class:`StageResult` a stage gives; and the helpers stages share (routing a combined file back
-to per-source files, hard links, a stage with nothing to do). No stage is defined here: each
+to per-source files, joining per-source parts into one file, hard links, a stage with nothing
+to do). No stage is defined here: each
 stage is in its own module (``adapt.py``, ``normalize.py``, ``dedup.py``, ``decontaminate.py``,
 ``lengths.py``, ``mixture.py``, ``split.py``).
 
@@ -198,6 +199,16 @@ def split_by_source(combined: Path, names: list[str], counts: list[int], out: Pa
     labels = np.repeat(np.arange(len(names), dtype=np.uint8), counts)
     _core.partition_jsonl([combined], labels.tobytes(), [out / f"{n}.jsonl" for n in names])
     combined.unlink()
+
+
+def concatenate(parts: list[Path], out: Path) -> None:
+    """Writes the files ``parts`` one after another into ``out`` (bytes as they are): a stage's
+    per-source side files (hits, rejections) written apart by per-source tasks, in the order a
+    single call over every source writes them."""
+    with out.open("wb") as w:
+        for p in parts:
+            with p.open("rb") as f:
+                shutil.copyfileobj(f, w, 1 << 20)
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

@@ -220,8 +220,9 @@ class DedupConfig(_StageConfig):
 
 @dataclass(frozen=True)
 class EngineConfig(_StageConfig):
-    """``[engine]``: where the dedup stage's per-record pass runs: ``local`` (this process)
-    or ``ray`` (one Ray task per file at ``address``, ``cpus_per_task`` cores each; see
+    """``[engine]``: where the dedup stage's per-record pass and the per-source stages (adapt,
+    normalize, decontaminate, lengths) run: ``local`` (this process) or ``ray`` (one Ray task
+    per file or source at ``address``, ``cpus_per_task`` cores each; see
     :mod:`csft_data.ray_engine`), and the dedup's ``memory_limit`` (bytes or a size such as
     ``"2GB"``; past it the dedup runs out of core in ``tmp_dir``, relative to the working
     directory; default: half the memory

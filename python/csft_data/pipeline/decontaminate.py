@@ -3,19 +3,28 @@ evaluation item (character n-gram overlap on the normalized question; ``csft_dat
 configured by :class:`~csft_data.pipeline.config.DecontamConfig` and the recipe's evaluation
 files (converted by their adapter to questions only, here). ``hits.jsonl`` names the evaluation
 file and item of each removal. It never changes the evaluation files.
+
+Locally, one call checks every source against one evaluation index. Under ``[engine] kind =
+"ray"`` each source is one Ray task (``ray_engine.run_each``) that makes the same call on that
+source's file alone (the evaluation files, converted here first, are read by every task); the
+driver concatenates the tasks' hits and rejections in source order and counts the distinct
+evaluation items hit from their hits, so both engines write the same bytes and stats.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from csft_data import ray_engine
 from csft_data.adapters import adapters, convert
 from csft_data.decontam import decontaminate
 from csft_data.pipeline.cache import (
     StageCache,
     StageResult,
+    concatenate,
     file_identity,
     pass_through,
     split_by_source,
@@ -71,24 +80,31 @@ def decontaminate_stage(
             evals[path] = fields
             described.append({"file": str(e.path), "adapter": e.adapter, "fields": fields})
             originals[str(path)] = str(e.path)
-        stats = decontaminate(
-            [up.file(n) for n in names],
-            d / "clean.jsonl",
-            evals,
-            fields=list(cfg.fields),
-            ngram=cfg.ngram,
-            threshold=cfg.threshold,
-            report=d / "hits.jsonl",
-            quarantine=d / "rejected.jsonl",
-            on_error="skip",
-            eval_on_error=recipe.on_error,
-        )
+        options: dict[str, Any] = {
+            "fields": list(cfg.fields),
+            "ngram": cfg.ngram,
+            "threshold": cfg.threshold,
+            "on_error": "skip",
+            "eval_on_error": recipe.on_error,
+        }
+        if recipe.engine.kind == "ray":
+            stats = _per_source(recipe, [(n, up.file(n)) for n in names], d, evals, options)
+        else:
+            stats = decontaminate(
+                [up.file(n) for n in names],
+                d / "clean.jsonl",
+                evals,
+                report=d / "hits.jsonl",
+                quarantine=d / "rejected.jsonl",
+                **options,
+            )
+            kept = {s["source"]: s["kept"] for s in stats["sources"]}
+            split_by_source(d / "clean.jsonl", names, [kept[n] for n in names], d)
         if stats["eval_no_text"]:
             left_out["no question text"] = stats["eval_no_text"]
         if stats["eval_rejected"]:
             left_out["malformed rows"] = stats["eval_rejected"]
         per = {s["source"]: s for s in stats["sources"]}
-        split_by_source(d / "clean.jsonl", names, [per[n]["kept"] for n in names], d)
         _name_original_evals(d / "hits.jsonl", originals)
         sources = {}
         for n in names:
@@ -117,6 +133,68 @@ def decontaminate_stage(
         ],
     }
     return cache.run("decontaminate", key, work, up)
+
+
+#: The figures of the evaluation set that every per-source task computes alike.
+_EVAL_FIGURES = ("eval_items", "eval_unchecked", "eval_no_text", "eval_rejected")
+
+
+def _per_source(
+    recipe: Recipe | PretrainRecipe,
+    sources: list[tuple[str, Path]],
+    d: Path,
+    evals: dict[str | Path, list[str] | None],
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """The stage's call, one Ray task per source (``[engine] kind = "ray"``): each writes its
+    kept records, hits and rejections into a part folder (which takes the temporary files of a
+    task whose worker died, too); the kept records are moved into ``<source>.jsonl``, the
+    others concatenated in source order into ``hits.jsonl`` and ``rejected.jsonl``, as the
+    local call writes them. Returns the stats the local call returns. ``eval_items_hit``
+    (distinct items, not a sum: two sources may hit one item) is counted from the tasks' hits:
+    the core marks an item hit exactly when a hit line names it (its index in its file); it
+    does not return the items themselves."""
+    parts = d / ".parts"
+    parts.mkdir()
+    calls = [
+        (
+            ([file], parts / f"{n}.jsonl", evals),
+            {
+                **options,
+                "report": parts / f"{n}.hits.jsonl",
+                "quarantine": parts / f"{n}.rejected.jsonl",
+            },
+        )
+        for n, file in sources
+    ]
+    engine = recipe.engine
+    results = ray_engine.run_each(
+        decontaminate,
+        calls,
+        kind=engine.kind,
+        address=engine.address,
+        cpus_per_task=engine.cpus_per_task,
+    )
+    first = results[0]
+    for r in results[1:]:
+        if any(r[k] != first[k] for k in _EVAL_FIGURES):
+            raise RuntimeError("decontaminate: the tasks read the evaluation files differently")
+    hit: set[tuple[str, int]] = set()
+    for n, _ in sources:
+        with (parts / f"{n}.hits.jsonl").open(encoding="utf-8") as f:
+            for line in f:
+                h = json.loads(line)
+                hit.add((h["eval_file"], h["eval_index"]))
+    for n, _ in sources:
+        (parts / f"{n}.jsonl").replace(d / f"{n}.jsonl")
+    for name in ("hits", "rejected"):
+        concatenate([parts / f"{n}.{name}.jsonl" for n, _ in sources], d / f"{name}.jsonl")
+    shutil.rmtree(parts)
+    return {
+        "sources": [s for r in results for s in r["sources"]],
+        **{k: first[k] for k in _EVAL_FIGURES},
+        "eval_items_hit": len(hit),
+    }
 
 
 def _name_original_evals(hits: Path, originals: dict[str, str]) -> None:
