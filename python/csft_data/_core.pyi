@@ -233,6 +233,7 @@ def group_files(
     sketch: str = "oph",
     format: str | None = None,
     encoding: str = "auto",
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[bytes, dict[str, Any]]: ...
 def dedup_files(
     inputs: list[tuple[PathLike[str] | str, str]],

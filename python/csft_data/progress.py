@@ -20,7 +20,8 @@ STAGE_UNITS = {
     "count": "B",
     "sketches": "file",
     "dedup": "source",
-    "group": "record",
+    "bucket": "band",
+    "verify": "bucket",
 }
 
 

@@ -9,14 +9,17 @@
 //! at the threshold ([`recall_params`]: the fewest bands whose chance of missing a pair at
 //! exactly the threshold is at most [`MAX_MISS`]) and are verified by true Jaccard on the
 //! shingle sets; inside a bucket of up to [`ALL_PAIRS_MAX`] members every pair not already
-//! joined there is checked, so a pair that shares such a bucket is never missed (larger buckets
-//! are linked through leaders, see [`link_bucket`]). Identical texts are joined without LSH; texts too
-//! short to shingle match only identical ones; empty texts join nothing.
+//! joined there is checked, in the first band where the pair shares such a bucket only (see
+//! [`Banded`]), so a pair that shares such a bucket is never missed and never compared twice
+//! (larger buckets are linked through leaders, see [`link_bucket`]). Identical texts are joined
+//! without LSH; texts too short to shingle match only identical ones; empty texts join nothing.
+//!
+//! Records are read once and kept as sketches (band keys, a text hash and the shingle set, see
+//! [`Sketches`]), never as texts.
 //!
 //! Deterministic: the groups depend only on the pairs found, which depend only on the texts
 //! and the parameters, never on the thread count; ids are numbered by lowest member.
 
-use std::borrow::Cow;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -25,10 +28,10 @@ use serde_json::Value;
 
 use super::cluster::UnionFind;
 use super::exact;
-use super::files::{record_texts, SourceFile, TextArena};
-use super::lsh::{self, BandKeys};
-use super::minhash::jaccard_at_least;
-use super::verify::{involved, RowStore, Rows};
+use super::files::{record_texts, SourceFile};
+use super::lsh::{BandKeys, Buckets};
+use super::minhash::{jaccard_at_least, MinHashParams};
+use super::shingle::{ShingleParams, Shingler};
 use super::{DedupConfig, TextKind};
 use crate::error::{Error, Progress, Result};
 use crate::io::{OnError, ReaderOptions, RecordReader};
@@ -86,100 +89,200 @@ pub fn near_duplicate_groups(
     texts: &[&str],
     same_as: Option<&[u32]>,
     cfg: &DedupConfig,
+    progress: Progress<'_>,
 ) -> Result<Groups> {
-    cfg.minhash_params().validate()?;
-    if !(cfg.threshold > 0.0 && cfg.threshold <= 1.0) {
-        return Err(Error::config(format!(
-            "threshold must lie in (0, 1], got {}",
-            cfg.threshold
-        )));
-    }
-    let (bands, rows) = match (cfg.bands, cfg.rows) {
-        (None, None) => recall_params(cfg.threshold, cfg.num_perm),
-        _ => cfg.lsh_params()?,
-    };
-    let n = texts.len();
-    if n >= u32::MAX as usize {
-        return Err(Error::config("at most 2^32 - 2 records per grouping"));
-    }
-    let mut uf = UnionFind::new(n);
-    let mut out = Groups {
-        bands,
-        rows,
-        ..Groups::default()
-    };
-    if let Some(same) = same_as {
-        if same.len() != n {
+    let mut sketches = Sketches::new(cfg)?;
+    sketches.push(texts)?;
+    sketches.group(same_as, cfg, progress)
+}
+
+/// What grouping keeps of each record, computed batch by batch as the records are read, so that
+/// no text is held for the run: its kind and band keys (the low 32 bits of each: a chance
+/// collision only adds a pair to verify), a 128-bit hash of its text (identical
+/// texts are those of equal hashes; xxh3-128, a chance collision has probability ~2^-128) and
+/// its shingle set (hashes folded to 32 bits, sorted: as `dedup`'s verification compares them).
+struct Sketches {
+    minhash: MinHashParams,
+    shingles: ShingleParams,
+    bands: usize,
+    rows: usize,
+    keys: Vec<u32>,
+    kinds: Vec<TextKind>,
+    hashes: Vec<u128>,
+    sets: Vec<u32>,
+    /// End of each record's set in `sets`.
+    ends: Vec<u64>,
+}
+
+impl Sketches {
+    fn new(cfg: &DedupConfig) -> Result<Self> {
+        cfg.minhash_params().validate()?;
+        if !(cfg.threshold > 0.0 && cfg.threshold <= 1.0) {
             return Err(Error::config(format!(
-                "{} links for {n} records",
-                same.len()
+                "threshold must lie in (0, 1], got {}",
+                cfg.threshold
             )));
         }
-        for (i, &j) in same.iter().enumerate() {
-            if j as usize != i && uf.union(i as u32, j) {
-                out.conversation_links += 1;
-            }
-        }
-    }
-
-    let keys = BandKeys::compute(texts, &cfg.minhash_params(), bands, rows)?;
-    let nonempty: Vec<u32> = (0..n as u32)
-        .filter(|&i| keys.kind(i as usize) != TextKind::Empty)
-        .collect();
-    let hashes = exact::key_hashes(texts);
-    let firsts = exact::exact_duplicates_among(texts, &hashes, &nonempty, None);
-    let mut reps = Vec::with_capacity(nonempty.len());
-    for (&i, first) in nonempty.iter().zip(&firsts) {
-        match first {
-            Some(f) => {
-                uf.union(i, *f);
-                out.exact_links += 1;
-            }
-            None => reps.push(i),
-        }
-    }
-
-    let buckets = lsh::buckets(&keys, Some(&reps), None);
-    let members = involved(&buckets);
-    let params = cfg.shingle_params();
-    let borrowed = |ids: &[u32]| {
-        Ok(ids
-            .iter()
-            .map(|&i| Cow::Borrowed(texts[i as usize]))
-            .collect())
-    };
-    let sets = RowStore::build(borrowed, None, members, Rows::Sets(&params))?;
-    let threshold = cfg.threshold;
-    let per_bucket: Vec<(Vec<(u32, u32)>, u64)> = (0..buckets.len())
-        .into_par_iter()
-        .map(|b| {
-            let bucket = buckets.get(b);
-            // Each member's set looked up once per bucket, not once per pair.
-            let local = sets.gather(bucket).expect("rows held in memory");
-            let (edges, checks) = link_bucket(bucket.len(), |x, y| {
-                jaccard_at_least(&local[x], &local[y], threshold)
-            });
-            let edges = edges
-                .into_iter()
-                .map(|(x, y)| (bucket[x], bucket[y]))
-                .collect();
-            (edges, checks)
+        let (bands, rows) = match (cfg.bands, cfg.rows) {
+            (None, None) => recall_params(cfg.threshold, cfg.num_perm),
+            _ => cfg.lsh_params()?,
+        };
+        Ok(Self {
+            minhash: cfg.minhash_params(),
+            shingles: cfg.shingle_params(),
+            bands,
+            rows,
+            keys: Vec::new(),
+            kinds: Vec::new(),
+            hashes: Vec::new(),
+            sets: Vec::new(),
+            ends: Vec::new(),
         })
-        .collect();
-    let mut edges = Vec::new();
-    for (e, c) in per_bucket {
-        edges.extend(e);
-        out.jaccard_checks += c;
     }
-    edges.par_sort_unstable();
-    edges.dedup();
-    out.near_links = edges.len() as u64;
-    for &(a, b) in &edges {
-        uf.union(a, b);
+
+    fn len(&self) -> usize {
+        self.kinds.len()
     }
-    out.group = uf.labels();
-    out.sizes = group_sizes(&out.group);
-    Ok(out)
+
+    /// Adds the sketches of the next records' texts.
+    fn push(&mut self, texts: &[&str]) -> Result<()> {
+        if self.len() + texts.len() >= u32::MAX as usize {
+            return Err(Error::config("at most 2^32 - 2 records per grouping"));
+        }
+        let part = BandKeys::compute(texts, &self.minhash, self.bands, self.rows)?;
+        self.keys.extend(part.keys().iter().map(|&k| k as u32));
+        self.kinds.extend_from_slice(part.kinds());
+        self.hashes.extend(exact::key_hashes(texts));
+        let params = self.shingles;
+        let sets: Vec<Vec<u32>> = texts
+            .par_iter()
+            .zip(part.kinds())
+            .map_init(
+                || (Shingler::new(params), Vec::new()),
+                |(shingler, hashes), (text, &kind)| {
+                    if kind != TextKind::Normal {
+                        return Vec::new();
+                    }
+                    shingler.shingle_unsorted(text, hashes);
+                    let mut set: Vec<u32> = hashes.iter().map(|&h| h as u32).collect();
+                    set.sort_unstable();
+                    set.dedup();
+                    set
+                },
+            )
+            .collect();
+        for set in sets {
+            self.sets.extend_from_slice(&set);
+            self.ends.push(self.sets.len() as u64);
+        }
+        Ok(())
+    }
+
+    /// The groups of the records pushed.
+    fn group(
+        self,
+        same_as: Option<&[u32]>,
+        cfg: &DedupConfig,
+        progress: Progress<'_>,
+    ) -> Result<Groups> {
+        let n = self.len();
+        let (bands, rows) = (self.bands, self.rows);
+        let mut uf = UnionFind::new(n);
+        let mut out = Groups {
+            bands,
+            rows,
+            ..Groups::default()
+        };
+        if let Some(same) = same_as {
+            if same.len() != n {
+                return Err(Error::config(format!(
+                    "{} links for {n} records",
+                    same.len()
+                )));
+            }
+            for (i, &j) in same.iter().enumerate() {
+                if j as usize != i && uf.union(i as u32, j) {
+                    out.conversation_links += 1;
+                }
+            }
+        }
+        let nonempty: Vec<u32> = (0..n as u32)
+            .filter(|&i| self.kinds[i as usize] != TextKind::Empty)
+            .collect();
+        let firsts = exact::exact_duplicates_by(&self.hashes, &nonempty, None, |_, _| Ok(true))?;
+        let mut reps = Vec::with_capacity(nonempty.len());
+        for (&i, first) in nonempty.iter().zip(&firsts) {
+            match first {
+                Some(f) => {
+                    uf.union(i, *f);
+                    out.exact_links += 1;
+                }
+                None => reps.push(i),
+            }
+        }
+        let keys = KeyMatrix {
+            bands,
+            keys: self.keys,
+            kinds: self.kinds,
+        };
+        let sets = SetStore {
+            sets: self.sets,
+            ends: self.ends,
+        };
+        progress("bucket", 0, bands as u64)?;
+        let banded = Banded::new(&keys, &reps);
+        let buckets = &banded.buckets;
+        progress("bucket", bands as u64, bands as u64)?;
+        let threshold = cfg.threshold;
+        progress("verify", 0, buckets.len() as u64)?;
+        let per_bucket: Vec<(Vec<(u32, u32)>, u64)> = (0..buckets.len())
+            .into_par_iter()
+            .map(|b| {
+                let bucket = buckets.get(b);
+                let band = banded.band[b] as usize;
+                let local: Vec<&[u32]> = bucket.iter().map(|&i| sets.get(i)).collect();
+                let (edges, checks) = link_bucket(
+                    bucket.len(),
+                    |x, y| banded.met_before(&keys, bucket[x], bucket[y], band),
+                    |x, y| jaccard_at_least(local[x], local[y], threshold),
+                );
+                let edges = edges
+                    .into_iter()
+                    .map(|(x, y)| (bucket[x], bucket[y]))
+                    .collect();
+                (edges, checks)
+            })
+            .collect();
+        progress("verify", buckets.len() as u64, buckets.len() as u64)?;
+        let mut edges = Vec::new();
+        for (e, c) in per_bucket {
+            edges.extend(e);
+            out.jaccard_checks += c;
+        }
+        edges.par_sort_unstable();
+        edges.dedup();
+        out.near_links = edges.len() as u64;
+        for &(a, b) in &edges {
+            uf.union(a, b);
+        }
+        out.group = uf.labels();
+        out.sizes = group_sizes(&out.group);
+        Ok(out)
+    }
+}
+
+/// The shingle sets of [`Sketches`], flat.
+struct SetStore {
+    sets: Vec<u32>,
+    ends: Vec<u64>,
+}
+
+impl SetStore {
+    fn get(&self, i: u32) -> &[u32] {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.sets[start..self.ends[i] as usize]
+    }
 }
 
 /// [`near_duplicate_groups`] over the records of `inputs` (concatenated in order): the text
@@ -195,7 +298,7 @@ pub fn group_files(
     reader: &ReaderOptions,
     progress: Progress<'_>,
 ) -> Result<Groups> {
-    let mut arena = TextArena::default();
+    let mut sketches = cfg.map(Sketches::new).transpose()?;
     let mut same_as: Vec<u32> = Vec::new();
     let total: u64 = inputs.iter().map(|s| file_len(&s.path)).sum();
     let mut done = 0u64;
@@ -208,9 +311,13 @@ pub fn group_files(
         let mut first_of_id: FxHashMap<String, u32> = FxHashMap::default();
         let before = done;
         while let Some(batch) = reader.next_batch()? {
-            let texts = record_texts(&batch.records, Some(fields));
-            for (text, record) in texts.iter().zip(&batch.records) {
-                let i = arena.push(text);
+            if let Some(sketches) = sketches.as_mut() {
+                let texts = record_texts(&batch.records, Some(fields));
+                let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                sketches.push(&texts)?;
+            }
+            for record in &batch.records {
+                let i = same_as.len() as u32;
                 let id = id_field.and_then(|f| match record.get(f) {
                     Some(Value::String(s)) => Some(s.clone()),
                     Some(Value::Null) | None => None,
@@ -225,22 +332,22 @@ pub fn group_files(
             progress("read", done, total)?;
         }
     }
-    let texts = arena.texts();
-    progress("group", 0, texts.len() as u64)?;
-    let groups = match cfg {
-        Some(cfg) => near_duplicate_groups(&texts, Some(&same_as), cfg)?,
-        None => conversation_groups(&same_as),
-    };
-    progress("group", texts.len() as u64, texts.len() as u64)?;
-    Ok(groups)
+    match (sketches, cfg) {
+        (Some(sketches), Some(cfg)) => sketches.group(Some(&same_as), cfg, progress),
+        _ => Ok(conversation_groups(&same_as)),
+    }
 }
 
 /// The near-duplicate pairs (edges, as positions in the bucket) of a bucket of `len` members and
-/// the similarity checks made: every pair
-/// not already joined when the bucket has at most [`ALL_PAIRS_MAX`] members, else each member
-/// against the bucket's [`LEADERS`] (a pair of two non-leaders in a large bucket is then found
-/// only in another bucket it shares, or through a common neighbour).
-fn link_bucket(len: usize, similar: impl Fn(usize, usize) -> bool) -> (Vec<(usize, usize)>, u64) {
+/// the similarity checks made: every pair not already joined (and not `checked_elsewhere`) when
+/// the bucket has at most [`ALL_PAIRS_MAX`] members, else each member against the bucket's
+/// [`LEADERS`] (a pair of two non-leaders in a large bucket is then found only in another bucket
+/// it shares, or through a common neighbour).
+fn link_bucket(
+    len: usize,
+    checked_elsewhere: impl Fn(usize, usize) -> bool,
+    similar: impl Fn(usize, usize) -> bool,
+) -> (Vec<(usize, usize)>, u64) {
     let mut local = UnionFind::new(len);
     let (mut edges, mut checks) = (Vec::new(), 0u64);
     let mut leaders: Vec<usize> = Vec::new();
@@ -258,6 +365,9 @@ fn link_bucket(len: usize, similar: impl Fn(usize, usize) -> bool) -> (Vec<(usiz
                 matched = true;
                 continue;
             }
+            if all_pairs && checked_elsewhere(i, j) {
+                continue;
+            }
             checks += 1;
             if similar(i, j) {
                 local.union(i as u32, j as u32);
@@ -271,6 +381,120 @@ fn link_bucket(len: usize, similar: impl Fn(usize, usize) -> bool) -> (Vec<(usiz
         }
     }
     (edges, checks)
+}
+
+/// The band keys of a grouping: a row-major `records × bands` matrix, and each text's kind.
+struct KeyMatrix {
+    bands: usize,
+    keys: Vec<u32>,
+    kinds: Vec<TextKind>,
+}
+
+impl KeyMatrix {
+    fn row(&self, i: usize) -> &[u32] {
+        &self.keys[i * self.bands..(i + 1) * self.bands]
+    }
+}
+
+/// The LSH buckets of a grouping, each with the band it was first found in, and for every
+/// record the bands in which its bucket is small (all pairs linked, at most [`ALL_PAIRS_MAX`]
+/// members). A pair of texts collides in many bands when it is similar, often at a Jaccard far
+/// below the threshold when texts share passages; it is checked only in the first band whose
+/// bucket links all pairs ([`Self::met_before`]), so each such pair is compared once. The
+/// groups are the same as when every bucket checks it: in its first small bucket the pair is
+/// compared or already joined through pairs compared there.
+struct Banded {
+    buckets: Buckets,
+    /// The first band of each bucket (identical member lists are kept once).
+    band: Vec<u32>,
+    /// Per record, `words` words: bit `b` set when its bucket in band `b` is small.
+    small: Vec<u64>,
+    words: usize,
+}
+
+impl Banded {
+    /// Buckets of the indexable texts among `members` (ascending), grouped by band key.
+    fn new(keys: &KeyMatrix, members: &[u32]) -> Self {
+        let members: Vec<u32> = members
+            .iter()
+            .copied()
+            .filter(|&i| keys.kinds[i as usize] == TextKind::Normal)
+            .collect();
+        let per_band: Vec<(Vec<u32>, Vec<usize>)> = (0..keys.bands)
+            .into_par_iter()
+            .map(|band| {
+                let mut keyed: Vec<(u32, u32)> = members
+                    .iter()
+                    .map(|&i| (keys.row(i as usize)[band], i))
+                    .collect();
+                keyed.sort_unstable();
+                let (mut flat, mut ends) = (Vec::new(), Vec::new());
+                for run in keyed.chunk_by(|x, y| x.0 == y.0) {
+                    if run.len() > 1 {
+                        flat.extend(run.iter().map(|x| x.1));
+                        ends.push(flat.len());
+                    }
+                }
+                (flat, ends)
+            })
+            .collect();
+        let words = keys.bands.div_ceil(64).max(1);
+        let mut small = vec![0u64; keys.kinds.len() * words];
+        let mut all: Vec<(&[u32], u32)> = Vec::new();
+        for (band, (flat, ends)) in per_band.iter().enumerate() {
+            let mut start = 0;
+            for &end in ends {
+                let bucket = &flat[start..end];
+                start = end;
+                if bucket.len() <= ALL_PAIRS_MAX {
+                    for &i in bucket {
+                        small[i as usize * words + band / 64] |= 1 << (band % 64);
+                    }
+                }
+                all.push((bucket, band as u32));
+            }
+        }
+        // Identical member lists once, with their first band.
+        all.par_sort_unstable();
+        all.dedup_by(|later, first| later.0 == first.0);
+        let mut offsets = Vec::with_capacity(all.len() + 1);
+        offsets.push(0);
+        let mut flat = Vec::with_capacity(all.iter().map(|g| g.0.len()).sum());
+        for (g, _) in &all {
+            flat.extend_from_slice(g);
+            offsets.push(flat.len());
+        }
+        let band = all.iter().map(|g| g.1).collect();
+        let buckets = Buckets::from_parts(offsets, flat).expect("offsets in order");
+        Self {
+            buckets,
+            band,
+            small,
+            words,
+        }
+    }
+
+    /// Whether texts `a` and `b` share a small bucket in a band before `band` (their pair is
+    /// then checked there).
+    fn met_before(&self, keys: &KeyMatrix, a: u32, b: u32, band: usize) -> bool {
+        let (ka, kb) = (keys.row(a as usize), keys.row(b as usize));
+        let (wa, wb) = (a as usize * self.words, b as usize * self.words);
+        for w in 0..self.words.min(band.div_ceil(64)) {
+            let mut both = self.small[wa + w] & self.small[wb + w];
+            let below = band - w * 64;
+            if below < 64 {
+                both &= (1u64 << below) - 1;
+            }
+            while both != 0 {
+                let bit = both.trailing_zeros() as usize;
+                if ka[w * 64 + bit] == kb[w * 64 + bit] {
+                    return true;
+                }
+                both &= both - 1;
+            }
+        }
+        false
+    }
 }
 
 /// Groups by `same_as` links only (no near-duplicates).
@@ -342,17 +566,18 @@ mod tests {
             "",
             &a,
         ];
-        let g = near_duplicate_groups(&texts, None, &cfg(0.6)).unwrap();
+        let g = near_duplicate_groups(&texts, None, &cfg(0.6), &mut |_, _, _| Ok(())).unwrap();
         assert_eq!(g.group, [0, 1, 0, 2, 0, 3, 0]);
         assert_eq!(g.sizes, [4, 1, 1, 1]);
         assert_eq!((g.near_links, g.exact_links), (2, 1));
         // Conversation links join what similarity does not.
         let same_as = [0, 1, 2, 1, 4, 5, 6];
-        let g = near_duplicate_groups(&texts, Some(&same_as), &cfg(0.6)).unwrap();
+        let g = near_duplicate_groups(&texts, Some(&same_as), &cfg(0.6), &mut |_, _, _| Ok(()))
+            .unwrap();
         assert_eq!(g.group, [0, 1, 0, 1, 0, 2, 0]);
         assert_eq!(g.conversation_links, 1);
         // Above both similarities: only the identical copy joins.
-        let g = near_duplicate_groups(&texts, None, &cfg(0.9)).unwrap();
+        let g = near_duplicate_groups(&texts, None, &cfg(0.9), &mut |_, _, _| Ok(())).unwrap();
         assert_eq!(g.group, [0, 1, 2, 3, 4, 5, 0]);
     }
 
@@ -386,15 +611,71 @@ mod tests {
     }
 
     #[test]
+    fn similar_decides_as_jaccard_does_on_long_sets() {
+        use crate::dedup::minhash::jaccard;
+        // Sets of up to 300 values drawn from ranges of different widths, so that overlaps
+        // span the whole range and blocks of four meet in every arrangement.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let sets: Vec<Vec<u32>> = (0..80)
+            .map(|k| {
+                let (len, range) = (1 + (k * 37) % 300, 50 + (k * 53) % 900);
+                let mut v: Vec<u32> = (0..len).map(|_| (next() % range as u64) as u32).collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .collect();
+        for a in &sets {
+            for b in &sets {
+                for t in [0.05, 0.2, 0.5, 0.6, 0.8, 0.95] {
+                    assert_eq!(jaccard_at_least(a, b, t), jaccard(a, b) >= t);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn large_buckets_link_through_leaders() {
         // 200 members: 0..100 all alike, 100..200 alike among themselves.
-        let (edges, checks) = link_bucket(200, |x, y| (x < 100) == (y < 100));
+        let (edges, checks) = link_bucket(200, |_, _| false, |x, y| (x < 100) == (y < 100));
         let mut uf = UnionFind::new(200);
         for (a, b) in edges {
             uf.union(a as u32, b as u32);
         }
         assert_eq!(uf.clusters().len(), 2);
         assert!(checks < 200 * 3, "{checks} checks");
+    }
+
+    #[test]
+    fn groups_are_the_closure_of_the_pairs_at_the_threshold() {
+        use crate::dedup::minhash::jaccard;
+        use crate::dedup::shingle::shingle_set;
+        // Windows overlapping by every share: many pairs meet in several bands, most below
+        // the threshold, so pairs are skipped where an earlier band checked them.
+        let texts: Vec<String> = (0..300)
+            .map(|i| window(i % 61 * 3, i % 61 * 3 + 24 + i % 7))
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let c = cfg(0.6);
+        let g = near_duplicate_groups(&refs, None, &c, &mut |_, _, _| Ok(())).unwrap();
+        let params = c.shingle_params();
+        let sets: Vec<Vec<u64>> = refs.iter().map(|t| shingle_set(t, &params).1).collect();
+        let mut uf = UnionFind::new(refs.len());
+        for i in 0..refs.len() {
+            for j in i + 1..refs.len() {
+                if jaccard(&sets[i], &sets[j]) >= 0.6 {
+                    uf.union(i as u32, j as u32);
+                }
+            }
+        }
+        assert_eq!(g.group, uf.labels());
+        assert!(g.sizes.len() < 300 && g.near_links > 0);
     }
 
     #[test]
@@ -408,7 +689,9 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap()
-                .install(|| near_duplicate_groups(&refs, None, &cfg(0.5)).unwrap())
+                .install(|| {
+                    near_duplicate_groups(&refs, None, &cfg(0.5), &mut |_, _, _| Ok(())).unwrap()
+                })
         };
         let one = run(1);
         assert!(one.sizes.len() < 400 && one.near_links > 0);

@@ -426,13 +426,19 @@ pub fn sizes_may_reach(a: usize, b: usize, t: f64) -> bool {
 /// `jaccard(a, b) >= t` decides it, stopping as soon as the overlap still possible falls short
 /// (and at once when the sizes alone rule it out).
 pub fn jaccard_at_least(a: &[u32], b: &[u32], t: f64) -> bool {
-    if !sizes_may_reach(a.len(), b.len(), t) {
-        return false;
+    overlap_needed(a.len(), b.len(), t).is_some_and(|need| overlap_reaches(a, b, need))
+}
+
+/// The least overlap at which sets of sizes `a` and `b` reach Jaccard `t`; `None` when the
+/// sizes alone rule it out.
+fn overlap_needed(a: usize, b: usize, t: f64) -> Option<usize> {
+    if !sizes_may_reach(a, b, t) {
+        return None;
     }
-    let total = a.len() + b.len();
+    let total = a + b;
     let reaches = |overlap: usize| overlap as f64 / (total - overlap) as f64 >= t;
     // The least overlap that reaches `t` (the formula is increasing in the overlap).
-    let shortest = a.len().min(b.len());
+    let shortest = a.min(b);
     let mut need = ((t * total as f64 / (1.0 + t)).floor() as usize).min(shortest);
     while need > 0 && reaches(need - 1) {
         need -= 1;
@@ -440,9 +446,45 @@ pub fn jaccard_at_least(a: &[u32], b: &[u32], t: f64) -> bool {
     while !reaches(need) {
         need += 1;
     }
+    Some(need)
+}
+
+/// Whether sorted, deduplicated `a` and `b` share at least `need` elements: blocks of four
+/// compared all against all with SSE2 (each element of a block of `a` against each of `b`'s:
+/// at most one match each, the sets being strictly increasing), then a branch-free merge for
+/// the rest; stopping as soon as the overlap still possible falls short.
+#[allow(unsafe_code)]
+fn overlap_reaches(a: &[u32], b: &[u32], need: usize) -> bool {
+    let (mut i, mut j, mut inter) = (0, 0, 0usize);
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        while i + 4 <= a.len() && j + 4 <= b.len() {
+            if inter + (a.len() - i).min(b.len() - j) < need {
+                return false;
+            }
+            // SAFETY: SSE2 is part of x86_64; the loads read `a[i..i + 4]` and `b[j..j + 4]`,
+            // in bounds by the loop condition (unaligned loads).
+            let matched = unsafe {
+                let va = _mm_loadu_si128(a.as_ptr().add(i).cast());
+                let vb = _mm_loadu_si128(b.as_ptr().add(j).cast());
+                let r1 = _mm_shuffle_epi32::<0b00_11_10_01>(vb);
+                let r2 = _mm_shuffle_epi32::<0b01_00_11_10>(vb);
+                let r3 = _mm_shuffle_epi32::<0b10_01_00_11>(vb);
+                let eq = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi32(va, vb), _mm_cmpeq_epi32(va, r1)),
+                    _mm_or_si128(_mm_cmpeq_epi32(va, r2), _mm_cmpeq_epi32(va, r3)),
+                );
+                _mm_movemask_ps(_mm_castsi128_ps(eq)).count_ones() as usize
+            };
+            inter += matched;
+            let (x, y) = (a[i + 3], b[j + 3]);
+            i += 4 * usize::from(x <= y);
+            j += 4 * usize::from(y <= x);
+        }
+    }
     // A branch-free merge (the comparisons of hashed shingles are unpredictable), checked
     // every 16 steps for whether the overlap can still reach `need`.
-    let (mut i, mut j, mut inter) = (0, 0, 0usize);
     while i < a.len() && j < b.len() {
         if inter + (a.len() - i).min(b.len() - j) < need {
             return false;

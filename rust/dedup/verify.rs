@@ -209,11 +209,6 @@ impl RowStore {
         }
     }
 
-    /// The rows of `ids` (members), in that order.
-    pub(super) fn gather(&self, ids: &[u32]) -> Result<Vec<Cow<'_, [u32]>>> {
-        ids.iter().map(|&i| self.row(i)).collect()
-    }
-
     /// The length of the row of `id` (a member), without reading it.
     fn row_len(&self, id: u32) -> usize {
         let k = self.slot(id);

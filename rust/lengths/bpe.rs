@@ -23,6 +23,7 @@
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use fancy_regex::Regex;
@@ -149,7 +150,13 @@ pub struct FastBpe {
     /// `ignore_merges`: the whole vocabulary, a piece found there is one token.
     vocab: Option<FxHashMap<String, u32>>,
     added: Added,
+    /// Identifies this encoder's entries in the per-thread piece cache ([`Scratch`]).
+    id: u64,
 }
+
+/// Numbers the encoders, so that a thread's piece cache never serves one encoder's ids to
+/// another.
+static ENCODERS: AtomicU64 = AtomicU64::new(0);
 
 fn pair(a: u32, b: u32) -> u64 {
     (u64::from(a) << 32) | u64::from(b)
@@ -399,6 +406,7 @@ impl FastBpe {
             merges,
             vocab: ignore_merges.then_some(vocab),
             added,
+            id: ENCODERS.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -571,8 +579,39 @@ impl FastBpe {
         }
     }
 
-    /// The ids of one pre-tokenized piece (`BPE::tokenize`).
+    /// The ids of one pre-tokenized piece (`BPE::tokenize`), from the thread's piece cache
+    /// when this encoder met the piece before (texts of one corpus repeat words and phrases:
+    /// `tokenizers` keeps such a cache too). The cache holds exact results, so counts do not
+    /// depend on what it holds.
     fn piece(&self, piece: &str, out: &mut Vec<u32>, sc: &mut Scratch) {
+        if sc.owner != Some(self.id) {
+            sc.cache.clear();
+            sc.cached.clear();
+            sc.owner = Some(self.id);
+        }
+        let cacheable = piece.len() <= CACHE_PIECE_BYTES;
+        if cacheable {
+            if let Some(&(start, len)) = sc.cache.get(piece) {
+                out.extend_from_slice(&sc.cached[start as usize..(start + len) as usize]);
+                return;
+            }
+        }
+        let from = out.len();
+        self.encode_piece(piece, out, sc);
+        if cacheable {
+            if sc.cache.len() >= CACHE_PIECES || sc.cached.len() >= CACHE_IDS {
+                sc.cache.clear();
+                sc.cached.clear();
+            }
+            let ids = &out[from..];
+            sc.cache
+                .insert(piece.into(), (sc.cached.len() as u32, ids.len() as u32));
+            sc.cached.extend_from_slice(ids);
+        }
+    }
+
+    /// [`Self::piece`] without the cache.
+    fn encode_piece(&self, piece: &str, out: &mut Vec<u32>, sc: &mut Scratch) {
         let syms = &mut sc.syms;
         syms.clear();
         let mut unk = false;
@@ -607,7 +646,9 @@ impl FastBpe {
     /// `Word::merge_all` without dropout: repeatedly the lowest-ranked adjacent pair (the
     /// leftmost of equal ranks), skipping queue entries whose pair no longer gives their id.
     fn merge_all(&self, sc: &mut Scratch) {
-        let Scratch { syms, nodes, heap } = sc;
+        let Scratch {
+            syms, nodes, heap, ..
+        } = sc;
         nodes.clear();
         heap.clear();
         let n = syms.len();
@@ -738,12 +779,24 @@ struct Node {
     alive: bool,
 }
 
-/// Buffers reused across pieces (one set per thread).
+/// Pieces longer than this (in bytes) are not cached (as `tokenizers`' word cache, which
+/// skips words of 256 characters and more).
+const CACHE_PIECE_BYTES: usize = 256;
+/// A thread's piece cache starts over when it holds this many pieces or ids.
+const CACHE_PIECES: usize = 1 << 17;
+const CACHE_IDS: usize = 1 << 22;
+
+/// Buffers reused across pieces and the piece cache (one set per thread).
 #[derive(Default)]
 struct Scratch {
     syms: Vec<u32>,
     nodes: Vec<Node>,
     heap: BinaryHeap<Reverse<(u32, usize, u32)>>,
+    /// The encoder whose pieces `cache` holds.
+    owner: Option<u64>,
+    /// Piece → (start, len) of its ids in `cached`.
+    cache: FxHashMap<Box<str>, (u32, u32)>,
+    cached: Vec<u32>,
 }
 
 thread_local! {

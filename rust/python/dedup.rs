@@ -325,7 +325,7 @@ pub fn dedup_files<'py>(
 #[pyfunction]
 #[pyo3(signature = (
     inputs, *, fields, id_field=None, threshold=None, num_perm=128, ngram=5, word_ngram=3,
-    mode="auto", seed=1, sketch="oph", format=None, encoding="auto",
+    mode="auto", seed=1, sketch="oph", format=None, encoding="auto", progress=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn group_files<'py>(
@@ -342,6 +342,7 @@ pub fn group_files<'py>(
     sketch: &str,
     format: Option<&str>,
     encoding: &str,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyAny>)> {
     let cfg = DedupConfig {
         sketch: Sketch::parse(sketch).py_err()?,
@@ -362,7 +363,7 @@ pub fn group_files<'py>(
             path,
         })
         .collect();
-    let groups = run_detached(py, None, |report| {
+    let groups = run_detached(py, progress.as_ref(), |report| {
         crate::dedup::groups::group_files(
             &files,
             &fields,
