@@ -10,6 +10,7 @@ on the base texts counts token lengths under the intern2 template (cut-off 1024,
 
     python benches/bench_build.py                 # 1M records
     python benches/bench_build.py --records 100000
+    python benches/bench_build.py --memory-limit 1GB   # the recipe's [engine] memory_limit
 """
 
 from __future__ import annotations
@@ -107,12 +108,18 @@ def train_tokenizer(texts: list[str], path: Path) -> None:
 
 
 def child(cfg: dict[str, Any]) -> None:
-    from csft_data.pipeline import build
+    import dataclasses
+
+    from csft_data.pipeline import build, load_recipe
 
     d = Path(cfg["dir"])
+    recipe = load_recipe(d / "recipe.toml", d / "out")
+    if cfg["memory_limit"] is not None:
+        engine = dataclasses.replace(recipe.engine, memory_limit=cfg["memory_limit"])
+        recipe = dataclasses.replace(recipe, engine=engine)
     clock = StageClock()
     t0 = time.perf_counter()
-    result = build(d / "recipe.toml", d / "out", on_stage=clock)
+    result = build(recipe, on_stage=clock)
     clock.stop()
     child_result(
         {
@@ -136,6 +143,11 @@ def main() -> None:
     p.add_argument("--records", type=int, default=1_000_000)
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--work", type=Path, default=Path("/tmp/csft-bench-build"))
+    p.add_argument(
+        "--memory-limit",
+        help="the recipe's [engine] memory_limit (e.g. 1GB: the dedup stage runs out of core "
+        "past it); default: the recipe's (none: the dedup's automatic choice)",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -152,9 +164,10 @@ def main() -> None:
     import shutil
 
     shutil.rmtree(d / "out", ignore_errors=True)  # a cold build: no cached stage
-    r = run_child(__file__, {"dir": str(d)})
+    r = run_child(__file__, {"dir": str(d), "memory_limit": args.memory_limit})
+    limit = f" (memory_limit {args.memory_limit})" if args.memory_limit else ""
     print(
-        f"build: {r['seconds']:.1f}s wall, {args.records / r['seconds']:,.0f} records/s, "
+        f"build{limit}: {r['seconds']:.1f}s wall, {args.records / r['seconds']:,.0f} records/s, "
         f"peak RSS {r['rss_mb']:,.0f} MB"
     )
     print_stages(r)

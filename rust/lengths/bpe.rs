@@ -587,6 +587,7 @@ impl FastBpe {
         if sc.owner != Some(self.id) {
             sc.cache.clear();
             sc.cached.clear();
+            sc.cache_bytes = 0;
             sc.owner = Some(self.id);
         }
         let cacheable = piece.len() <= CACHE_PIECE_BYTES;
@@ -599,10 +600,12 @@ impl FastBpe {
         let from = out.len();
         self.encode_piece(piece, out, sc);
         if cacheable {
-            if sc.cache.len() >= CACHE_PIECES || sc.cached.len() >= CACHE_IDS {
+            if sc.cache_bytes >= CACHE_BYTES || sc.cached.len() >= CACHE_IDS {
                 sc.cache.clear();
                 sc.cached.clear();
+                sc.cache_bytes = 0;
             }
+            sc.cache_bytes += piece.len();
             let ids = &out[from..];
             sc.cache
                 .insert(piece.into(), (sc.cached.len() as u32, ids.len() as u32));
@@ -782,9 +785,10 @@ struct Node {
 /// Pieces longer than this (in bytes) are not cached (as `tokenizers`' word cache, which
 /// skips words of 256 characters and more).
 const CACHE_PIECE_BYTES: usize = 256;
-/// A thread's piece cache starts over when it holds this many pieces or ids.
-const CACHE_PIECES: usize = 1 << 17;
-const CACHE_IDS: usize = 1 << 22;
+/// A thread's piece cache starts over when its pieces hold this many bytes or it holds this
+/// many ids (about 16 MB a thread in all).
+const CACHE_BYTES: usize = 1 << 23;
+const CACHE_IDS: usize = 1 << 21;
 
 /// Buffers reused across pieces and the piece cache (one set per thread).
 #[derive(Default)]
@@ -797,6 +801,8 @@ struct Scratch {
     /// Piece → (start, len) of its ids in `cached`.
     cache: FxHashMap<Box<str>, (u32, u32)>,
     cached: Vec<u32>,
+    /// Bytes of the pieces in `cache`.
+    cache_bytes: usize,
 }
 
 thread_local! {
