@@ -243,26 +243,45 @@ def _write_json_array(src: Path, dst: Path) -> None:
         out.write(pending[:-1].replace(b"\n", b",\n") + b"\n]\n")
 
 
-def _write_columnar(src: Path, part: Path, fmt: OutputFormat, dst: Path) -> None:
+def write_parquet(src: str | Path, dst: str | Path, schema: dict[str, Any] | None = None) -> None:
+    """The JSON Lines file ``src`` as Parquet at ``dst``, streamed by polars (the records are
+    never all in memory): with ``schema`` (a polars schema) its columns, else the union of the
+    records' fields, types inferred over the whole file (missing fields are null). The one
+    Parquet writer of the package (``convert_jsonl`` and the build's train/val files). Raises
+    :class:`ConfigError` when the records do not fit (one field with clashing types)."""
     import polars as pl  # imported when used: `import csft_data` works without it loaded
 
+    src, dst = Path(src), Path(dst)
     try:
-        _polars_write(pl, src, part, fmt, dst)
+        if src.stat().st_size == 0:
+            pl.DataFrame(schema=schema).write_parquet(dst)
+        elif schema is not None:
+            pl.scan_ndjson(src, schema=schema).sink_parquet(dst)
+        else:
+            pl.scan_ndjson(src, infer_schema_length=None).sink_parquet(dst)
+    except pl.exceptions.PolarsError as e:
+        raise ConfigError(f"{dst}: cannot write these records as parquet: {e}") from None
+
+
+def _write_columnar(src: Path, part: Path, fmt: OutputFormat, dst: Path) -> None:
+    if fmt == "parquet":
+        try:
+            write_parquet(src, part)
+        except ConfigError as e:
+            raise ConfigError(str(e).replace(str(part), str(dst), 1)) from None
+        return
+    import polars as pl
+
+    try:
+        frame = (
+            pl.read_ndjson(src, infer_schema_length=None) if src.stat().st_size else pl.DataFrame()
+        )
+        nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
+        if nested:
+            raise ConfigError(
+                f"{dst}: CSV cannot hold the nested fields {nested}; "
+                "write .jsonl, .json or .parquet"
+            )
+        frame.write_csv(part)
     except pl.exceptions.PolarsError as e:
         raise ConfigError(f"{dst}: cannot write these records as {fmt}: {e}") from e
-
-
-def _polars_write(pl: Any, src: Path, part: Path, fmt: OutputFormat, dst: Path) -> None:
-    if src.stat().st_size == 0:
-        frame = pl.DataFrame()
-    else:
-        frame = pl.read_ndjson(src, infer_schema_length=None)
-    if fmt == "parquet":
-        frame.write_parquet(part)
-        return
-    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
-    if nested:
-        raise ConfigError(
-            f"{dst}: CSV cannot hold the nested fields {nested}; write .jsonl, .json or .parquet"
-        )
-    frame.write_csv(part)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from csft_data import __version__, _core
+from csft_data import __version__, _core, write
 from csft_data._core import CsftDataError
 from csft_data.pipeline.cache import StageResult, fingerprint, link_or_copy
 from csft_data.pipeline.recipe import Recipe
@@ -82,16 +82,7 @@ def alpaca_features() -> Any:
 
 def write_parquet(src: Path, dst: Path) -> None:
     """JSONL → Parquet with the fixed Alpaca schema, streamed (no Python objects)."""
-    import polars as pl
-
-    schema = _schema()
-    if src.stat().st_size == 0:
-        pl.DataFrame(schema=schema).write_parquet(dst)
-        return
-    try:
-        pl.scan_ndjson(src, schema=schema).sink_parquet(dst)
-    except pl.exceptions.PolarsError as e:
-        raise CsftDataError(f"{src}: cannot be written as Parquet: {e}") from None
+    write.write_parquet(src, dst, _schema())
 
 
 def _sha256(path: Path) -> str:
