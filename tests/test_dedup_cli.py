@@ -267,3 +267,24 @@ def test_a_bad_memory_limit_is_an_error(
     assert "not a size: 'lots'" in capsys.readouterr().err
     assert not out.exists()
     assert parse_size("1.5GB") == 1_500_000_000 and parse_size("2GiB") == 2 * 1024**3
+
+
+def test_per_source_outputs_cut_the_one_output_by_source(
+    toyhom_csv: Path, planted: Path, tmp_path: Path
+) -> None:
+    """``outputs`` (one JSONL file per input) hold the kept records ``output`` holds, by source;
+    a CSV input's kept records are written as JSON Lines either way."""
+    kw = {"fields": ["ask", "answer"], "clusters": None}
+    one = tmp_path / "one.jsonl"
+    a = cd.dedup_files([toyhom_csv, planted], one, **kw)
+    per = [tmp_path / "kept-toy.jsonl", tmp_path / "kept-planted.jsonl"]
+    b = cd.dedup_files([toyhom_csv, planted], None, outputs=per, **kw)
+    assert [s["kept"] for s in a["sources"]] == [s["kept"] for s in b["sources"]]
+    assert b["sources"][1]["kept"] < b["sources"][1]["records"]  # cross-source duplicates
+    assert one.read_bytes() == per[0].read_bytes() + per[1].read_bytes()
+    with pytest.raises(cd.ConfigError, match="1 outputs for 2 inputs"):
+        cd.dedup_files([toyhom_csv, planted], None, outputs=per[:1], **kw)
+    with pytest.raises(cd.ConfigError, match="JSON Lines"):
+        cd.dedup_files([toyhom_csv, planted], None, outputs=[per[0], tmp_path / "x.csv"], **kw)
+    with pytest.raises(cd.ConfigError, match="overwrite an input"):
+        cd.dedup_files([toyhom_csv, planted], None, outputs=[per[0], planted], **kw)

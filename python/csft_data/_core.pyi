@@ -266,6 +266,7 @@ def dedup_files(
     sketch_out: PathLike[str] | str | None = None,
     link: Callable[[list[bytes]], Sequence[bytes]] | None = None,
     num_threads: int | None = None,
+    outputs: Sequence[PathLike[str] | str] | None = None,
 ) -> dict[str, Any]: ...
 def link_job(
     sketches: Sequence[PathLike[str] | str], job: bytes, *, num_threads: int | None = None

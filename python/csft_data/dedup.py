@@ -23,7 +23,7 @@ import numpy.typing as npt
 from csft_data import _core
 from csft_data.normalize import default_quarantine_path
 from csft_data.progress import StageBar
-from csft_data.write import staged_output
+from csft_data.write import output_format, staged_output
 
 #: ``kinds`` codes: shingled normally / shorter than n (exact match only) / empty.
 KIND_NORMAL, KIND_SHORT, KIND_EMPTY = 0, 1, 2
@@ -171,6 +171,7 @@ def dedup_files(
     ray_address: str | None = None,
     ray_cpus_per_task: int = 1,
     num_threads: int | None = None,
+    outputs: Sequence[str | Path] | None = None,
 ) -> dict[str, Any]:
     """Exact + MinHash-LSH near-duplicate removal over files, each file one source.
 
@@ -206,6 +207,9 @@ def dedup_files(
     (:mod:`csft_data.ray_engine`). Same inputs and options: the same bytes as ``local``.
     ``num_threads``: the threads this process uses (default: one per core); the result does not
     depend on it.
+
+    ``outputs`` (with ``output`` None): one JSON Lines file per input, in the inputs' order,
+    each holding that source's kept records (what ``output`` would hold, cut by source).
     """
     paths = [Path(p) for p in inputs]
     if not paths:
@@ -219,10 +223,21 @@ def dedup_files(
         preferred.index(n) if n in preferred else len(preferred) + i for i, n in enumerate(names)
     ]
     out = Path(output) if output is not None else None
-    if out is not None and any(p.resolve() == out.resolve() for p in paths):
-        raise _core.ConfigError(f"output {out} would overwrite an input")
-    if on_error == "skip" and quarantine is None and out is not None:
-        quarantine = default_quarantine_path(out)
+    per_source = [Path(p) for p in outputs] if outputs is not None else None
+    if per_source is not None:
+        if out is not None:
+            raise _core.ConfigError("give output (one file) or outputs (one per input), not both")
+        if len(per_source) != len(paths):
+            raise _core.ConfigError(f"{len(per_source)} outputs for {len(paths)} inputs")
+        kinds = {str(p): output_format(p) for p in per_source}
+        if any(k != "jsonl" for k in kinds.values()):
+            raise _core.ConfigError(f"per-source outputs are JSON Lines files, got {kinds}")
+    first = out or (per_source[0] if per_source else None)
+    for o in [out] if per_source is None else per_source:
+        if o is not None and any(p.resolve() == o.resolve() for p in paths):
+            raise _core.ConfigError(f"output {o} would overwrite an input")
+    if on_error == "skip" and quarantine is None and first is not None:
+        quarantine = default_quarantine_path(first)
     bar = StageBar("dedup", enabled=progress)
     report = bar
 
@@ -266,7 +281,7 @@ def dedup_files(
     try:
         with engine_scope:
             if engine == "ray":
-                here = (out or Path("x")).absolute().parent
+                here = (first or Path("x")).absolute().parent
                 parent = Path(tmp_dir) if tmp_dir is not None else here
                 sketch_dir = ray_engine.sketch_folder(parent)
                 options["sketches"], ray_stats = ray_engine.sketch_inputs(
@@ -279,8 +294,12 @@ def dedup_files(
                 )
                 linker = ray_engine.Linker(options["sketches"], ray_cpus_per_task)
                 options["link"] = linker
-            if out is None:  # clusters and counts only: the kept records are not copied
-                stats: dict[str, Any] = _core.dedup_files(sources, None, **options)
+            if per_source is not None:
+                stats: dict[str, Any] = _core.dedup_files(
+                    sources, None, outputs=per_source, **options
+                )
+            elif out is None:  # clusters and counts only: the kept records are not copied
+                stats = _core.dedup_files(sources, None, **options)
             else:
                 with staged_output(out, side_files=(clusters, quarantine)) as target:
                     stats = _core.dedup_files(sources, target, **options)
@@ -293,6 +312,8 @@ def dedup_files(
             ray_engine.remove_folder(sketch_dir)
     stats["seconds"] = round(time.perf_counter() - start, 3)
     stats["output"] = str(out) if out is not None else None
+    if per_source is not None:
+        stats["outputs"] = [str(p) for p in per_source]
     stats["clusters_file"] = str(clusters) if clusters is not None else None
     stats["quarantine"] = str(quarantine) if quarantine is not None else None
     stats["config"] = {

@@ -295,7 +295,7 @@ const DISK_PER_RECORD_BAND: u64 = 8;
 /// whose temporary files would not fit on that folder's disk.
 fn spill_folder(
     inputs: &[SourceFile],
-    output: Option<&Path>,
+    output: KeptOutput<'_>,
     input_bytes: u64,
     cfg: &DedupFilesConfig,
 ) -> Result<Option<PathBuf>> {
@@ -307,7 +307,7 @@ fn spill_folder(
         Some(limit) if need > limit as f64 => {}
         _ => return Ok(None),
     }
-    let folder = match (&cfg.tmp_dir, output.and_then(Path::parent)) {
+    let folder = match (&cfg.tmp_dir, output.first().and_then(Path::parent)) {
         (Some(dir), _) => dir.clone(),
         (None, Some(parent)) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => std::env::temp_dir(),
@@ -363,14 +363,34 @@ pub struct FromSketches<'a> {
     pub linker: Option<&'a dyn BucketLinker>,
 }
 
+/// Where the second pass of [`dedup_files`] copies the kept records.
+#[derive(Debug, Clone, Copy)]
+pub enum KeptOutput<'a> {
+    /// Nowhere: the second pass is skipped, only the clusters and the counts are produced.
+    None,
+    /// One file, the sources one after another.
+    One(&'a Path),
+    /// One file per input, in the inputs' order.
+    PerSource(&'a [PathBuf]),
+}
+
+impl KeptOutput<'_> {
+    fn first(&self) -> Option<&Path> {
+        match self {
+            Self::None => None,
+            Self::One(p) => Some(p),
+            Self::PerSource(ps) => ps.first().map(PathBuf::as_path),
+        }
+    }
+}
+
 /// Runs dedup over `inputs` and writes `output` (kept records), `clusters` (one line per
-/// cluster of two or more) and, in skip mode, `quarantine`. Without `output` the second pass
-/// (copying the kept records) is skipped: only the clusters and the counts are produced.
+/// cluster of two or more) and, in skip mode, `quarantine`.
 /// With `from` pass 1 reads the inputs' sketches instead of the inputs.
 pub fn dedup_files(
     inputs: &[SourceFile],
     from: Option<&FromSketches<'_>>,
-    output: Option<&Path>,
+    output: KeptOutput<'_>,
     clusters: Option<&Path>,
     quarantine: Option<&Path>,
     cfg: &DedupFilesConfig,
@@ -382,6 +402,15 @@ pub fn dedup_files(
             return Err(Error::config(format!(
                 "source_rank has {} entries for {} inputs",
                 rank.len(),
+                inputs.len()
+            )));
+        }
+    }
+    if let KeptOutput::PerSource(outputs) = output {
+        if outputs.len() != inputs.len() {
+            return Err(Error::config(format!(
+                "{} outputs for {} inputs",
+                outputs.len(),
                 inputs.len()
             )));
         }
@@ -514,13 +543,23 @@ pub fn dedup_files(
     }
 
     // Pass 2: write the kept records in input order; JSON Lines are copied verbatim.
-    let writer = match output {
-        None => None,
-        Some(output) => {
-            let mut writer = JsonlWriter::create(output)?;
+    let writers = match output {
+        KeptOutput::None => None,
+        KeptOutput::One(_) | KeptOutput::PerSource(_) => {
+            let paths: Vec<&Path> = match output {
+                KeptOutput::PerSource(ps) => ps.iter().map(PathBuf::as_path).collect(),
+                KeptOutput::One(p) => vec![p],
+                KeptOutput::None => unreachable!("matched above"),
+            };
+            let mut writers = paths
+                .into_iter()
+                .map(JsonlWriter::create)
+                .collect::<Result<Vec<_>>>()?;
+            let last = writers.len() - 1;
             let mut global = 0usize;
             let mut done = 0u64;
             for (sid, src) in inputs.iter().enumerate() {
+                let writer = &mut writers[sid.min(last)];
                 let mut opts = reader_opts.clone();
                 opts.on_error = crate::io::OnError::Skip; // rejections were handled in pass 1
                 opts.raw_lines = formats[sid] == Format::Jsonl;
@@ -574,7 +613,7 @@ pub fn dedup_files(
                     outcome.duplicate_of.len()
                 )));
             }
-            Some(writer)
+            Some(writers)
         }
     };
 
@@ -636,7 +675,7 @@ pub fn dedup_files(
     if let Some(c) = c_writer {
         c.commit()?;
     }
-    if let Some(w) = writer {
+    for w in writers.into_iter().flatten() {
         w.commit()?;
     }
     Ok(DedupFilesStats {
@@ -708,7 +747,7 @@ mod pass_tests {
         let stats = dedup_files(
             &[src],
             None,
-            Some(&output),
+            KeptOutput::One(&output),
             None,
             Some(&quarantine),
             &cfg,
@@ -727,5 +766,76 @@ mod pass_tests {
             lines[6].as_str(),
         ];
         assert_eq!(written, want.join("\n") + "\n");
+    }
+
+    #[test]
+    fn per_source_outputs_hold_what_one_output_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let texts = [
+            [
+                "头痛发热咳嗽三天了怎么办",
+                "糖尿病患者饮食要注意什么",
+                "高血压的用药原则是什么",
+            ],
+            [
+                "糖尿病患者饮食要注意什么",
+                "胃痛反酸应该做什么检查",
+                "头痛发热咳嗽三天了怎么办",
+            ],
+        ];
+        let inputs: Vec<SourceFile> = texts
+            .iter()
+            .enumerate()
+            .map(|(k, lines)| {
+                let path = dir.path().join(format!("in{k}.jsonl"));
+                let body: String = lines
+                    .iter()
+                    .map(|t| format!("{{\"text\": \"{t}\", \"k\": {k}}}\n"))
+                    .collect();
+                std::fs::write(&path, body).unwrap();
+                SourceFile {
+                    path,
+                    name: format!("s{k}"),
+                }
+            })
+            .collect();
+        let cfg = DedupFilesConfig {
+            fields: Some(vec!["text".to_string()]),
+            ..DedupFilesConfig::default()
+        };
+        let run = |output: KeptOutput<'_>| {
+            dedup_files(&inputs, None, output, None, None, &cfg, &mut |_, _, _| {
+                Ok(())
+            })
+            .unwrap()
+        };
+        let one = dir.path().join("one.jsonl");
+        let per = [dir.path().join("s0.jsonl"), dir.path().join("s1.jsonl")];
+        let a = run(KeptOutput::One(&one));
+        let b = run(KeptOutput::PerSource(&per));
+        assert_eq!(a.sources[1].kept, 1);
+        assert_eq!(
+            (a.sources[0].kept, a.sources[1].kept),
+            (b.sources[0].kept, b.sources[1].kept)
+        );
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+        assert_eq!(read(&one), read(&per[0]) + &read(&per[1]));
+        assert_eq!(read(&per[1]).lines().count(), 1);
+        let wrong = run_err(&inputs, &cfg, &per[..1]);
+        assert!(wrong.contains("1 outputs for 2 inputs"), "{wrong}");
+    }
+
+    fn run_err(inputs: &[SourceFile], cfg: &DedupFilesConfig, per: &[PathBuf]) -> String {
+        dedup_files(
+            inputs,
+            None,
+            KeptOutput::PerSource(per),
+            None,
+            None,
+            cfg,
+            &mut |_, _, _| Ok(()),
+        )
+        .unwrap_err()
+        .to_string()
     }
 }

@@ -539,7 +539,7 @@ fn out_of_core_runs_equal_in_memory_runs() {
         let stats = dedup_files(
             &inputs,
             from,
-            Some(&out),
+            files::KeptOutput::One(&out),
             Some(&clusters),
             None,
             cfg,
@@ -680,7 +680,7 @@ fn sketches_are_checked_before_use() {
         dedup_files(
             std::slice::from_ref(&src),
             from,
-            Some(&out),
+            files::KeptOutput::One(&out),
             None,
             Some(&q),
             &cfg,

@@ -16,7 +16,7 @@ use super::errors::{ConfigError, IntoPyResult};
 use super::io::{reader_options, value_to_py};
 use super::progress::{run_detached, run_detached_on};
 use crate::dedup::cluster::KeepPolicy;
-use crate::dedup::files::{DedupFilesConfig, FromSketches, ScopeMode, SourceFile};
+use crate::dedup::files::{DedupFilesConfig, FromSketches, KeptOutput, ScopeMode, SourceFile};
 use crate::dedup::lsh::Buckets;
 use crate::dedup::lsh::{band_key, resolve_params};
 use crate::dedup::minhash::{signatures, MinHashParams};
@@ -194,7 +194,7 @@ pub fn link_job<'py>(
     threshold=0.8, num_perm=128, ngram=5, word_ngram=3, mode="auto", seed=1, bands=None,
     rows=None, verify=true, keep="first", format=None, encoding="auto", on_error="raise",
     batch_size=4096, progress=None, source_rank=None, sketch="oph", memory_limit=None,
-    tmp_dir=None, sketches=None, sketch_out=None, link=None, num_threads=None,
+    tmp_dir=None, sketches=None, sketch_out=None, link=None, num_threads=None, outputs=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn dedup_files<'py>(
@@ -228,7 +228,18 @@ pub fn dedup_files<'py>(
     sketch_out: Option<PathBuf>,
     link: Option<Py<PyAny>>,
     num_threads: Option<usize>,
+    outputs: Option<Vec<PathBuf>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let kept = match (&output, &outputs) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new_err(
+                "give output (one file) or outputs (one per input), not both",
+            ))
+        }
+        (Some(one), None) => KeptOutput::One(one),
+        (None, Some(per)) => KeptOutput::PerSource(per),
+        (None, None) => KeptOutput::None,
+    };
     let dedup = DedupConfig {
         sketch: Sketch::parse(sketch).py_err()?,
         mode: ShingleMode::parse(mode).py_err()?,
@@ -284,7 +295,7 @@ pub fn dedup_files<'py>(
         crate::dedup::files::dedup_files(
             &files,
             from.as_ref(),
-            output.as_deref(),
+            kept,
             clusters.as_deref(),
             quarantine.as_deref(),
             &cfg,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from csft_data.dedup import dedup_files
-from csft_data.pipeline.cache import StageCache, StageResult, pass_through, split_by_source
+from csft_data.pipeline.cache import StageCache, StageResult, pass_through
 from csft_data.pipeline.recipe import Recipe
 
 if TYPE_CHECKING:
@@ -30,7 +30,8 @@ def dedup_stage(cache: StageCache, recipe: Recipe | PretrainRecipe, up: StageRes
             return {"sources": pass_through(up, names, d), "disabled": True}
         stats = dedup_files(
             [up.file(n) for n in names],
-            d / "kept.jsonl",
+            None,
+            outputs=[d / f"{n}.jsonl" for n in names],
             clusters=d / "clusters.jsonl",
             quarantine=d / "rejected.jsonl",
             fields=list(cfg.fields),
@@ -49,7 +50,6 @@ def dedup_stage(cache: StageCache, recipe: Recipe | PretrainRecipe, up: StageRes
             tmp_dir=recipe.engine.tmp_dir,
         )
         per = {s["source"]: s for s in stats["sources"]}
-        split_by_source(d / "kept.jsonl", names, [per[n]["kept"] for n in names], d)
         reasons = _dedup_reasons(d / "clusters.jsonl")
         sources = {}
         for n in names:
