@@ -21,7 +21,7 @@ use rustc_hash::FxHashMap;
 use serde_json::json;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::dedup::files::{record_text, SourceFile};
+use crate::dedup::files::{record_text, KeptOutput, SourceFile};
 use crate::error::{DataError, DataErrorKind, Error, Result};
 use crate::io::write::JsonlWriter;
 use crate::io::{OnError, ReaderOptions, RecordReader};
@@ -262,11 +262,12 @@ fn read_eval(
 }
 
 /// Removes from `train` every record that contains an item of `eval`; writes the kept records
-/// to `output`, one line per removed record to `report`, rejected records to `quarantine`.
+/// to `output` (one file, or one per training file), one line per removed record to `report`,
+/// rejected records to `quarantine`.
 pub fn decontaminate_files(
     train: &[SourceFile],
     eval: &[EvalFile],
-    output: &Path,
+    output: KeptOutput<'_>,
     report: Option<&Path>,
     quarantine: Option<&Path>,
     cfg: &DecontamConfig,
@@ -276,19 +277,38 @@ pub fn decontaminate_files(
             "decontamination needs at least one evaluation file",
         ));
     }
+    let paths: Vec<&Path> = match output {
+        KeptOutput::One(p) => vec![p],
+        KeptOutput::PerSource(ps) if ps.len() == train.len() => {
+            ps.iter().map(PathBuf::as_path).collect()
+        }
+        KeptOutput::PerSource(ps) => {
+            return Err(Error::config(format!(
+                "{} outputs for {} training files",
+                ps.len(),
+                train.len()
+            )))
+        }
+        KeptOutput::None => return Err(Error::config("decontamination needs an output")),
+    };
     let mut stats = DecontamStats::default();
     let items = read_eval(eval, cfg, &mut stats)?;
     let texts: Vec<&str> = items.iter().map(|(_, _, t)| t.as_str()).collect();
     let index = EvalIndex::new(&texts, cfg.ngram, cfg.threshold)?;
     let mut hit_items = vec![false; index.len()];
-    let mut writer = JsonlWriter::create(output)?;
+    let mut writers = paths
+        .into_iter()
+        .map(JsonlWriter::create)
+        .collect::<Result<Vec<_>>>()?;
+    let last = writers.len() - 1;
     let mut r_writer = report.map(JsonlWriter::create).transpose()?;
     let mut q_writer = quarantine.map(JsonlWriter::create).transpose()?;
     stats.eval_items = index.len() as u64;
     stats.eval_unchecked = index.unchecked() as u64;
     let mut opts = cfg.reader.clone();
     opts.required = cfg.fields.clone().unwrap_or_default();
-    for src in train {
+    for (sid, src) in train.iter().enumerate() {
+        let writer = &mut writers[sid.min(last)];
         let mut counts = DecontamCounts {
             name: src.name.clone(),
             ..DecontamCounts::default()
@@ -346,7 +366,9 @@ pub fn decontaminate_files(
     if let Some(w) = r_writer {
         w.commit()?;
     }
-    writer.commit()?;
+    for w in writers {
+        w.commit()?;
+    }
     Ok(stats)
 }
 

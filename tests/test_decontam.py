@@ -65,6 +65,24 @@ def test_planted_eval_questions_are_removed_and_reported(
         assert r["overlap"] >= 0.5
 
 
+def test_per_source_outputs_cut_the_one_output_by_source(
+    eval_csv: tuple[Path, list[str]], train_jsonl: Path, toyhom_csv: Path, tmp_path: Path
+) -> None:
+    """``outputs`` (one JSONL file per input) hold what ``output`` holds, by input."""
+    kw = {"fields": ["ask"], "eval_fields": ["Question"]}
+    inputs, evals = [toyhom_csv, train_jsonl], [eval_csv[0]]
+    one = tmp_path / "one.jsonl"
+    a = cd.decontaminate(inputs, one, evals, **kw)
+    per = [tmp_path / "kept-toy.jsonl", tmp_path / "kept-train.jsonl"]
+    b = cd.decontaminate(inputs, None, evals, outputs=per, **kw)
+    assert a["sources"] == b["sources"] and b["sources"][1]["removed"] == 20
+    assert one.read_bytes() == per[0].read_bytes() + per[1].read_bytes()
+    with pytest.raises(cd.ConfigError, match="1 outputs for 2 inputs"):
+        cd.decontaminate(inputs, None, evals, outputs=per[:1], **kw)
+    with pytest.raises(cd.ConfigError, match="not both"):
+        cd.decontaminate(inputs, one, evals, outputs=per, **kw)
+
+
 def test_unrelated_eval_set_removes_nothing_and_bad_input_fails(
     eval_csv: tuple[Path, list[str]], toyhom_csv: Path, tmp_path: Path
 ) -> None:

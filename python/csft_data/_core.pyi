@@ -206,7 +206,7 @@ def lsh_params(
 def decontaminate_files(
     inputs: list[tuple[str | PathLike[str], str]],
     evals: Sequence[tuple[str | PathLike[str], list[str] | None]],
-    output: str | PathLike[str],
+    output: str | PathLike[str] | None,
     *,
     report: str | PathLike[str] | None = None,
     quarantine: str | PathLike[str] | None = None,
@@ -218,6 +218,7 @@ def decontaminate_files(
     on_error: str = "raise",
     batch_size: int = 4096,
     eval_on_error: str = "raise",
+    outputs: Sequence[str | PathLike[str]] | None = None,
 ) -> dict[str, Any]: ...
 def group_files(
     inputs: list[PathLike[str] | str],

@@ -7,18 +7,19 @@ contains, so every training record is kept, removed-with-reason or rejected.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from csft_data import _core
-from csft_data.dedup import _source_names
+from csft_data.dedup import _source_names, check_kept_outputs
 from csft_data.normalize import default_quarantine_path
 from csft_data.write import staged_output
 
 
 def decontaminate(
     inputs: Sequence[str | Path],
-    output: str | Path,
+    output: str | Path | None,
     evals: Sequence[str | Path] | Mapping[str | Path, Sequence[str] | None],
     *,
     fields: Sequence[str] | None = None,
@@ -32,9 +33,11 @@ def decontaminate(
     on_error: str = "raise",
     batch_size: int = 4096,
     eval_on_error: str | None = None,
+    outputs: Sequence[str | Path] | None = None,
 ) -> dict[str, Any]:
     """Writes the records of ``inputs`` that contain no evaluation item to ``output`` (JSONL, or
-    ``.json``/``.csv``/``.parquet`` by name).
+    ``.json``/``.csv``/``.parquet`` by name), or with ``output`` None to ``outputs``, one JSON
+    Lines file per input in their order.
 
     A record contains an item when at least ``threshold`` of the item's character
     ``ngram``-grams occur in the record's ``fields`` (default: all), both sides compared on
@@ -58,16 +61,21 @@ def decontaminate(
     else:
         default = list(eval_fields) if eval_fields is not None else None
         eval_list = [(Path(p), default) for p in evals]
-    out = Path(output)
-    if any(p.resolve() == out.resolve() for p in paths):
-        raise _core.ConfigError(f"output {out} would overwrite an input")
+    per_source = check_kept_outputs(paths, output, outputs)
+    out = Path(output) if output is not None else per_source[0]
     if on_error == "skip" and quarantine is None:
         quarantine = default_quarantine_path(out)
-    with staged_output(out, side_files=(report, quarantine)) as target:
+    target_of: AbstractContextManager[Path | None] = (
+        staged_output(out, side_files=(report, quarantine))
+        if output is not None
+        else nullcontext(None)
+    )
+    with target_of as target:
         stats: dict[str, Any] = _core.decontaminate_files(
             list(zip(paths, _source_names(paths), strict=True)),
             eval_list,
             target,
+            outputs=per_source if output is None else None,
             report=report,
             quarantine=quarantine,
             fields=list(fields) if fields is not None else None,
@@ -79,7 +87,9 @@ def decontaminate(
             batch_size=batch_size,
             eval_on_error=eval_on_error or on_error,
         )
-    stats["output"] = str(out)
+    stats["output"] = str(output) if output is not None else None
+    if output is None:
+        stats["outputs"] = [str(p) for p in per_source]
     stats["report"] = str(report) if report is not None else None
     stats["config"] = {"ngram": ngram, "threshold": threshold, "fields": fields}
     return stats

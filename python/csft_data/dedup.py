@@ -128,6 +128,33 @@ def _source_names(paths: Sequence[Path]) -> list[str]:
 _SIZE = re.compile(r"(\d+(?:\.\d*)?)\s*([KMGT]?)(I?B)?", re.IGNORECASE)
 
 
+def check_kept_outputs(
+    inputs: Sequence[Path],
+    output: str | Path | None,
+    outputs: Sequence[str | Path] | None,
+    *,
+    required: bool = True,
+) -> list[Path]:
+    """Checks where a stage that keeps a subset of records writes them: ``output`` (one file)
+    or ``outputs`` (one JSON Lines file per input, returned), not both, neither an input (and,
+    when ``required``, one of them given)."""
+    if output is not None and outputs is not None:
+        raise _core.ConfigError("give output (one file) or outputs (one per input), not both")
+    if output is None and outputs is None and required:
+        raise _core.ConfigError("give output (one file) or outputs (one per input)")
+    per_source = [Path(p) for p in outputs] if outputs is not None else []
+    if outputs is not None:
+        if len(per_source) != len(inputs):
+            raise _core.ConfigError(f"{len(per_source)} outputs for {len(inputs)} inputs")
+        kinds = {str(p): output_format(p) for p in per_source}
+        if any(k != "jsonl" for k in kinds.values()):
+            raise _core.ConfigError(f"per-source outputs are JSON Lines files, got {kinds}")
+    for o in [Path(output)] if output is not None else per_source:
+        if any(p.resolve() == o.resolve() for p in inputs):
+            raise _core.ConfigError(f"output {o} would overwrite an input")
+    return per_source
+
+
 def parse_size(value: int | str) -> int:
     """Bytes from an int or a size such as ``"2GB"``, ``"512M"``, ``"1.5G"`` or ``"2GiB"``."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -223,19 +250,8 @@ def dedup_files(
         preferred.index(n) if n in preferred else len(preferred) + i for i, n in enumerate(names)
     ]
     out = Path(output) if output is not None else None
-    per_source = [Path(p) for p in outputs] if outputs is not None else None
-    if per_source is not None:
-        if out is not None:
-            raise _core.ConfigError("give output (one file) or outputs (one per input), not both")
-        if len(per_source) != len(paths):
-            raise _core.ConfigError(f"{len(per_source)} outputs for {len(paths)} inputs")
-        kinds = {str(p): output_format(p) for p in per_source}
-        if any(k != "jsonl" for k in kinds.values()):
-            raise _core.ConfigError(f"per-source outputs are JSON Lines files, got {kinds}")
+    per_source = check_kept_outputs(paths, output, outputs, required=False) or None
     first = out or (per_source[0] if per_source else None)
-    for o in [out] if per_source is None else per_source:
-        if o is not None and any(p.resolve() == o.resolve() for p in paths):
-            raise _core.ConfigError(f"output {o} would overwrite an input")
     if on_error == "skip" and quarantine is None and first is not None:
         quarantine = default_quarantine_path(first)
     bar = StageBar("dedup", enabled=progress)

@@ -4,24 +4,24 @@ use std::path::PathBuf;
 
 use pyo3::prelude::*;
 
-use super::errors::IntoPyResult;
+use super::errors::{ConfigError, IntoPyResult};
 use super::io::{reader_options, value_to_py};
 use crate::decontam::{decontaminate_files as core_decontaminate, DecontamConfig, EvalFile};
-use crate::dedup::files::SourceFile;
+use crate::dedup::files::{KeptOutput, SourceFile};
 
 /// Decontaminates training files against evaluation files; see `csft_data.decontaminate`.
 #[pyfunction]
 #[pyo3(signature = (
     inputs, evals, output, *, report=None, quarantine=None, fields=None, ngram=8,
     threshold=0.5, format=None, encoding="auto", on_error="raise", batch_size=4096,
-    eval_on_error="raise",
+    eval_on_error="raise", outputs=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn decontaminate_files<'py>(
     py: Python<'py>,
     inputs: Vec<(PathBuf, String)>,
     evals: Vec<(PathBuf, Option<Vec<String>>)>,
-    output: PathBuf,
+    output: Option<PathBuf>,
     report: Option<PathBuf>,
     quarantine: Option<PathBuf>,
     fields: Option<Vec<String>>,
@@ -32,7 +32,17 @@ pub fn decontaminate_files<'py>(
     on_error: &str,
     batch_size: usize,
     eval_on_error: &str,
+    outputs: Option<Vec<PathBuf>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let kept = match (&output, &outputs) {
+        (Some(one), None) => KeptOutput::One(one),
+        (None, Some(per)) => KeptOutput::PerSource(per),
+        _ => {
+            return Err(ConfigError::new_err(
+                "give output (one file) or outputs (one per training file)",
+            ))
+        }
+    };
     let cfg = DecontamConfig {
         ngram,
         threshold,
@@ -53,7 +63,7 @@ pub fn decontaminate_files<'py>(
             core_decontaminate(
                 &train,
                 &eval,
-                &output,
+                kept,
                 report.as_deref(),
                 quarantine.as_deref(),
                 &cfg,

@@ -27,7 +27,6 @@ from csft_data.pipeline.cache import (
     concatenate,
     file_identity,
     pass_through,
-    split_by_source,
 )
 from csft_data.pipeline.recipe import Recipe
 
@@ -92,14 +91,13 @@ def decontaminate_stage(
         else:
             stats = decontaminate(
                 [up.file(n) for n in names],
-                d / "clean.jsonl",
+                None,
                 evals,
+                outputs=[d / f"{n}.jsonl" for n in names],
                 report=d / "hits.jsonl",
                 quarantine=d / "rejected.jsonl",
                 **options,
             )
-            kept = {s["source"]: s["kept"] for s in stats["sources"]}
-            split_by_source(d / "clean.jsonl", names, [kept[n] for n in names], d)
         if stats["eval_no_text"]:
             left_out["no question text"] = stats["eval_no_text"]
         if stats["eval_rejected"]:
