@@ -28,9 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from csft_data import __version__, _core
+from csft_data import __version__
 
 #: The partition label of a record that goes to no output.
 DROP = 255
@@ -191,14 +189,6 @@ class StageCache:
         except (OSError, KeyError, TypeError) as e:
             return None, "", f"{final} cannot be checked ({e})"
         return record, checksum, None
-
-
-def split_by_source(combined: Path, names: list[str], counts: list[int], out: Path) -> None:
-    """Splits a file whose records are the sources' records one after another (``counts``
-    each) into ``out/<source>.jsonl``, lines copied verbatim (Rust)."""
-    labels = np.repeat(np.arange(len(names), dtype=np.uint8), counts)
-    _core.partition_jsonl([combined], labels.tobytes(), [out / f"{n}.jsonl" for n in names])
-    combined.unlink()
 
 
 def concatenate(parts: list[Path], out: Path) -> None:
