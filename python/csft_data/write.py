@@ -243,12 +243,19 @@ def _write_json_array(src: Path, dst: Path) -> None:
         out.write(pending[:-1].replace(b"\n", b",\n") + b"\n]\n")
 
 
-def write_parquet(src: str | Path, dst: str | Path, schema: dict[str, Any] | None = None) -> None:
+def write_parquet(
+    src: str | Path,
+    dst: str | Path,
+    schema: dict[str, Any] | None = None,
+    *,
+    name: str | Path | None = None,
+) -> None:
     """The JSON Lines file ``src`` as Parquet at ``dst``, streamed by polars (the records are
     never all in memory): with ``schema`` (a polars schema) its columns, else the union of the
     records' fields, types inferred over the whole file (missing fields are null). The one
     Parquet writer of the package (``convert_jsonl`` and the build's train/val files). Raises
-    :class:`ConfigError` when the records do not fit (one field with clashing types)."""
+    :class:`ConfigError` naming ``name`` (default ``dst``) when the records do not fit (one
+    field with clashing types)."""
     import polars as pl  # imported when used: `import csft_data` works without it loaded
 
     src, dst = Path(src), Path(dst)
@@ -260,15 +267,12 @@ def write_parquet(src: str | Path, dst: str | Path, schema: dict[str, Any] | Non
         else:
             pl.scan_ndjson(src, infer_schema_length=None).sink_parquet(dst)
     except pl.exceptions.PolarsError as e:
-        raise ConfigError(f"{dst}: cannot write these records as parquet: {e}") from None
+        raise ConfigError(f"{name or dst}: cannot write these records as parquet: {e}") from None
 
 
 def _write_columnar(src: Path, part: Path, fmt: OutputFormat, dst: Path) -> None:
     if fmt == "parquet":
-        try:
-            write_parquet(src, part)
-        except ConfigError as e:
-            raise ConfigError(str(e).replace(str(part), str(dst), 1)) from None
+        write_parquet(src, part, name=dst)
         return
     import polars as pl
 

@@ -30,8 +30,7 @@ use super::cluster::UnionFind;
 use super::exact;
 use super::files::{record_texts, SourceFile};
 use super::lsh::{BandKeys, Buckets};
-use super::minhash::{jaccard_at_least, MinHashParams};
-use super::shingle::{ShingleParams, Shingler};
+use super::minhash::{jaccard_at_least, signatures_and_sets, MinHashParams};
 use super::{DedupConfig, TextKind};
 use crate::error::{Error, Progress, Result};
 use crate::io::{OnError, ReaderOptions, RecordReader};
@@ -103,7 +102,6 @@ pub fn near_duplicate_groups(
 /// its shingle set (hashes folded to 32 bits, sorted: as `dedup`'s verification compares them).
 struct Sketches {
     minhash: MinHashParams,
-    shingles: ShingleParams,
     bands: usize,
     rows: usize,
     keys: Vec<u32>,
@@ -129,7 +127,6 @@ impl Sketches {
         };
         Ok(Self {
             minhash: cfg.minhash_params(),
-            shingles: cfg.shingle_params(),
             bands,
             rows,
             keys: Vec::new(),
@@ -149,28 +146,13 @@ impl Sketches {
         if self.len() + texts.len() >= u32::MAX as usize {
             return Err(Error::config("at most 2^32 - 2 records per grouping"));
         }
-        let part = BandKeys::compute(texts, &self.minhash, self.bands, self.rows)?;
+        // One shingling per text gives both its signature and its set.
+        let (sigs, sets) = signatures_and_sets(texts, &self.minhash, true)?;
+        let part = BandKeys::from_signatures(&sigs, self.bands, self.rows);
+        drop(sigs);
         self.keys.extend(part.keys().iter().map(|&k| k as u32));
         self.kinds.extend_from_slice(part.kinds());
         self.hashes.extend(exact::key_hashes(texts));
-        let params = self.shingles;
-        let sets: Vec<Vec<u32>> = texts
-            .par_iter()
-            .zip(part.kinds())
-            .map_init(
-                || (Shingler::new(params), Vec::new()),
-                |(shingler, hashes), (text, &kind)| {
-                    if kind != TextKind::Normal {
-                        return Vec::new();
-                    }
-                    shingler.shingle_unsorted(text, hashes);
-                    let mut set: Vec<u32> = hashes.iter().map(|&h| h as u32).collect();
-                    set.sort_unstable();
-                    set.dedup();
-                    set
-                },
-            )
-            .collect();
         for set in sets {
             self.sets.extend_from_slice(&set);
             self.ends.push(self.sets.len() as u64);

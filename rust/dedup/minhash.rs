@@ -358,14 +358,27 @@ impl Signatures {
 
 /// Signatures of a batch of texts, in parallel.
 pub fn signatures(texts: &[&str], params: &MinHashParams) -> Result<Signatures> {
+    Ok(signatures_and_sets(texts, params, false)?.0)
+}
+
+/// [`signatures`] and, with `sets`, each normal text's shingle set from the same shingling:
+/// hashes folded to 32 bits, sorted and deduplicated, as verification compares them (empty
+/// for other kinds, and for every text without `sets`).
+pub fn signatures_and_sets(
+    texts: &[&str],
+    params: &MinHashParams,
+    sets: bool,
+) -> Result<(Signatures, Vec<Vec<u32>>)> {
     params.validate()?;
     let k = params.num_perm;
     let perms = Permutations::new(k, params.seed);
     let mut values = vec![0u32; texts.len() * k];
     let mut kinds = vec![TextKind::Normal; texts.len()];
+    let mut folded: Vec<Vec<u32>> = vec![Vec::new(); texts.len()];
     values
         .par_chunks_mut(k)
         .zip(kinds.par_iter_mut())
+        .zip(folded.par_iter_mut())
         .zip(texts.par_iter())
         .for_each_init(
             || {
@@ -376,7 +389,7 @@ pub fn signatures(texts: &[&str], params: &MinHashParams) -> Result<Signatures> 
                     Vec::new(),
                 )
             },
-            |(shingler, buf, keys, filled), ((row, kind), text)| {
+            |(shingler, buf, keys, filled), (((row, kind), set), text)| {
                 *kind = shingler.shingle_unsorted(text, buf);
                 match params.sketch {
                     Sketch::MinHash => {
@@ -386,13 +399,19 @@ pub fn signatures(texts: &[&str], params: &MinHashParams) -> Result<Signatures> 
                     }
                     Sketch::Oph => oph::sign(buf, params.seed, row, filled),
                 }
+                if sets && *kind == TextKind::Normal {
+                    set.extend(buf.iter().map(|&h| h as u32));
+                    set.sort_unstable();
+                    set.dedup();
+                }
             },
         );
-    Ok(Signatures {
+    let sigs = Signatures {
         num_perm: k,
         values,
         kinds,
-    })
+    };
+    Ok((sigs, folded))
 }
 
 /// Exact Jaccard similarity of two sorted, deduplicated hash sets (two empty sets: 1.0).
